@@ -34,7 +34,7 @@ export class CrossdockError extends Error {
   constructor(
     definition: ErrorDefinition,
     message: string,
-    context: Record<string, unknown> = {},
+    context: object = {},
     options: CrossdockErrorOptions = {},
   ) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -44,7 +44,7 @@ export class CrossdockError extends Error {
     this.retryable = definition.retryable;
     this.title = definition.title;
     this.retryAfterMs = options.retryAfterMs;
-    this.context = context;
+    this.context = context as Readonly<Record<string, unknown>>;
   }
 }
 
