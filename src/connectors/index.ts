@@ -64,5 +64,31 @@ export {
   isAmbiguous,
 } from './errors.ts';
 export type { Delivery } from './errors.ts';
-export { PRIORITIES, TokenBucketRateBudget } from './http/rate-budget.ts';
-export type { Priority, RateBudget, Release, TokenBucketOptions } from './http/rate-budget.ts';
+export {
+  HttpClient,
+  HTTP_METHODS,
+  parseRetryAfter,
+  PRIORITIES,
+  TokenBucketRateBudget,
+  CIRCUIT_STATES,
+  createCircuitBreaker,
+  currentTraceContext,
+  newTraceContext,
+  parseTraceparent,
+  formatTraceparent,
+  withTraceContext,
+} from './http/index.ts';
+export type {
+  HttpClientOptions,
+  HttpMethod,
+  HttpRequest,
+  HttpResponse,
+  RetryOptions,
+  Priority,
+  RateBudget,
+  Release,
+  TokenBucketOptions,
+  CircuitBreakerOptions,
+  CircuitState,
+  TraceContext,
+} from './http/index.ts';
