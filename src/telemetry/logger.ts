@@ -19,7 +19,10 @@ export interface LoggerOptions {
 export const REDACTED = '[redacted]';
 
 /** Wraps a destination so that no known secret value reaches it, whatever a caller logs. */
-export function scrubbingDestination(target: DestinationStream, secrets: Iterable<string>): DestinationStream {
+export function scrubbingDestination(
+  target: DestinationStream,
+  secrets: Iterable<string>,
+): DestinationStream {
   const values = [...new Set(secrets)].filter((s) => s.length >= 4).sort((a, b) => b.length - a.length);
   if (values.length === 0) return target;
   // Secrets may appear JSON-escaped inside a log line, so scrub both forms.

@@ -5,7 +5,8 @@ import net from 'node:net';
 import pg from 'pg';
 
 export const REQUIRE_SERVICES = process.env.CROSSDOCK_REQUIRE_SERVICES === '1';
-export const PG_ADMIN_URL = process.env.CROSSDOCK_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
+export const PG_ADMIN_URL =
+  process.env.CROSSDOCK_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 export const NATS_URL = process.env.CROSSDOCK_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
 
 function reachable(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
@@ -28,7 +29,9 @@ async function available(name: string, url: string): Promise<boolean> {
   if (REQUIRE_SERVICES) {
     throw new Error(`${name} is required (CROSSDOCK_REQUIRE_SERVICES=1) but ${u.host} is unreachable`);
   }
-  console.warn(`skipping ${name} tests: ${u.host} is unreachable (set CROSSDOCK_REQUIRE_SERVICES=1 to fail instead)`);
+  console.warn(
+    `skipping ${name} tests: ${u.host} is unreachable (set CROSSDOCK_REQUIRE_SERVICES=1 to fail instead)`,
+  );
   return false;
 }
 
@@ -40,7 +43,9 @@ export const natsAvailable = await available('NATS', NATS_URL);
  * Creates a fresh, empty database for one test file and returns its URL; `drop()` removes it.
  * Each file gets its own database so suites can run in parallel workers.
  */
-export async function freshPgDatabase(prefix = 'cd_test'): Promise<{ url: string; drop: () => Promise<void> }> {
+export async function freshPgDatabase(
+  prefix = 'cd_test',
+): Promise<{ url: string; drop: () => Promise<void> }> {
   const name = `${prefix}_${process.pid}_${Date.now().toString(36)}_${Math.floor(Math.random() * 1e6)}`;
   const admin = new pg.Client({ connectionString: PG_ADMIN_URL });
   await admin.connect();

@@ -1,0 +1,123 @@
+// The composition root: the only place that chooses implementations. It opens the store, builds
+// each part with what it needs, registers their routes on the app, starts background work, and
+// stops everything in reverse order on shutdown.
+import type { FastifyInstance } from 'fastify';
+import {
+  ApiKeyAuthenticator,
+  buildApp,
+  type ApiKeySpec,
+  type ReadinessCheck,
+  type RoutePlugin,
+} from '../api/index.ts';
+import type { LoadedConfig } from '../config/index.ts';
+import { createMetricsRegistry, type Logger, type MetricsRegistry } from '../telemetry/index.ts';
+import { ensureAdminKey } from './admin-key.ts';
+import { VERSION } from './version.ts';
+
+/** Something with a lifetime inside the service: started in order, stopped in reverse. */
+export interface Component {
+  readonly name: string;
+  start?(): Promise<void>;
+  stop?(): Promise<void>;
+  readiness?: ReadinessCheck;
+  routes?: readonly RoutePlugin[];
+}
+
+export interface ServiceOptions {
+  readonly loaded: LoadedConfig;
+  readonly logger: Logger;
+  /** Start the sandbox systems and the traffic generator (embedded demo). */
+  readonly demo?: boolean;
+}
+
+export interface RunningService {
+  readonly app: FastifyInstance;
+  readonly url: string;
+  readonly metrics: MetricsRegistry;
+  /** Stops accepting requests, lets in-flight work finish, stops components, closes stores. */
+  stop(): Promise<void>;
+}
+
+export async function startService(options: ServiceOptions): Promise<RunningService> {
+  const { loaded, logger } = options;
+  const { config } = loaded;
+  const metrics = createMetricsRegistry();
+  const components: Component[] = [];
+  const started: Component[] = [];
+  let shuttingDown = false;
+
+  const keys: ApiKeySpec[] = [...config.auth.apiKeys];
+  if (keys.length === 0) {
+    const admin = ensureAdminKey(config.dataDir);
+    keys.push(admin.key);
+    logger.info(
+      { path: admin.path, created: admin.created },
+      'no API keys configured: using the bootstrap admin key file',
+    );
+  }
+
+  const stopComponents = async () => {
+    for (const c of [...started].reverse()) {
+      try {
+        await c.stop?.();
+      } catch (error) {
+        logger.error({ err: error, component: c.name }, 'component failed to stop cleanly');
+      }
+    }
+    started.length = 0;
+  };
+
+  try {
+    for (const c of components) {
+      await c.start?.();
+      started.push(c);
+    }
+  } catch (error) {
+    await stopComponents();
+    throw error;
+  }
+
+  const app = await buildApp({
+    config,
+    logger,
+    metrics,
+    authenticator: new ApiKeyAuthenticator(keys),
+    readiness: components.flatMap((c) => (c.readiness ? [c.readiness] : [])),
+    plugins: components.flatMap((c) => c.routes ?? []),
+    version: VERSION,
+    isShuttingDown: () => shuttingDown,
+  });
+  let url: string;
+  try {
+    url = await app.listen({ host: config.server.host, port: config.server.port });
+  } catch (error) {
+    await stopComponents();
+    throw error;
+  }
+  logger.info(
+    { url, tenants: config.tenants.map((t) => t.id), demo: options.demo === true },
+    'crossdock started',
+  );
+
+  let stopping: Promise<void> | undefined;
+  const stop = () => {
+    stopping ??= (async () => {
+      shuttingDown = true;
+      logger.info('shutting down: no new requests, finishing in-flight work');
+      const deadline = new Promise<'timeout'>((r) =>
+        setTimeout(() => r('timeout'), config.server.shutdownTimeoutMs).unref(),
+      );
+      const closed = app.close().then(() => 'closed' as const);
+      if ((await Promise.race([closed, deadline])) === 'timeout') {
+        logger.warn(
+          { timeoutMs: config.server.shutdownTimeoutMs },
+          'in-flight requests did not finish in time',
+        );
+      }
+      await stopComponents();
+      logger.info('stopped');
+    })();
+    return stopping;
+  };
+  return { app, url, metrics, stop };
+}
