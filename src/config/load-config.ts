@@ -66,8 +66,7 @@ function schemaAt(path: Path, schema: TSchema = ConfigSchema): TSchema | undefin
     if (s === undefined) return undefined;
     if (KindGuard.IsObject(s)) s = s.properties[String(part)];
     else if (KindGuard.IsArray(s)) s = s.items;
-    else if (KindGuard.IsUnion(s))
-      s = s.anyOf.find((x) => KindGuard.IsArray(x))?.items;
+    else if (KindGuard.IsUnion(s)) s = s.anyOf.find((x) => KindGuard.IsArray(x))?.items;
     else return undefined;
   }
   return s;
