@@ -11,7 +11,9 @@ import {
 } from '../api/index.ts';
 import type { LoadedConfig } from '../config/index.ts';
 import { createMetricsRegistry, type Logger, type MetricsRegistry } from '../telemetry/index.ts';
+import type { Store } from '../store/index.ts';
 import { ensureAdminKey } from './admin-key.ts';
+import { migrateStore, openConfiguredStore, storeReadiness } from './store-setup.ts';
 import { VERSION } from './version.ts';
 
 /** Something with a lifetime inside the service: started in order, stopped in reverse. */
@@ -32,6 +34,7 @@ export interface ServiceOptions {
 
 export interface RunningService {
   readonly app: FastifyInstance;
+  readonly store: Store;
   readonly url: string;
   readonly metrics: MetricsRegistry;
   /** Stops accepting requests, lets in-flight work finish, stops components, closes stores. */
@@ -42,7 +45,6 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
   const { loaded, logger } = options;
   const { config } = loaded;
   const metrics = createMetricsRegistry();
-  const components: Component[] = [];
   const started: Component[] = [];
   let shuttingDown = false;
 
@@ -67,7 +69,21 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     started.length = 0;
   };
 
+  const store = await openConfiguredStore(config, { logger, metrics });
+  const storeComponent: Component = {
+    name: 'store',
+    readiness: storeReadiness(store),
+    stop: () => store.close(),
+  };
+  started.push(storeComponent);
+  const components: Component[] = [];
+
   try {
+    const migrated = await migrateStore(store);
+    logger.info(
+      { dialect: store.dialect, applied: migrated.applied, upToDate: migrated.alreadyApplied.length },
+      'store ready',
+    );
     for (const c of components) {
       await c.start?.();
       started.push(c);
@@ -82,8 +98,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     logger,
     metrics,
     authenticator: new ApiKeyAuthenticator(keys),
-    readiness: components.flatMap((c) => (c.readiness ? [c.readiness] : [])),
-    plugins: components.flatMap((c) => c.routes ?? []),
+    readiness: started.flatMap((c) => (c.readiness ? [c.readiness] : [])),
+    plugins: started.flatMap((c) => c.routes ?? []),
     version: VERSION,
     isShuttingDown: () => shuttingDown,
   });
@@ -119,5 +135,5 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     })();
     return stopping;
   };
-  return { app, url, metrics, stop };
+  return { app, url, store, metrics, stop };
 }

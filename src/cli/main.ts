@@ -5,6 +5,7 @@ import { Command, CommanderError, InvalidArgumentError } from 'commander';
 import { loadConfig } from '../config/index.ts';
 import { VERSION } from '../app/version.ts';
 import { startService } from '../app/service.ts';
+import { migrateStore, openConfiguredStore } from '../app/store-setup.ts';
 import { createLogger, type LogLevel } from '../telemetry/index.ts';
 import { EXIT, reportFailure } from './exit.ts';
 
@@ -56,6 +57,25 @@ export function buildProgram(): Command {
       };
       process.on('SIGTERM', onSignal);
       process.on('SIGINT', onSignal);
+    });
+
+  program
+    .command('migrate')
+    .description('apply pending database migrations (start does this too) and report them')
+    .option('-c, --config <file>', 'YAML configuration file (see docs/config.md)')
+    .action(async (opts: { config?: string }) => {
+      const loaded = loadConfig(opts.config !== undefined ? { file: opts.config } : {});
+      const logger = createLogger({ level: 'warn', secrets: loaded.secrets });
+      const store = await openConfiguredStore(loaded.config, { logger });
+      try {
+        const result = await migrateStore(store);
+        for (const id of result.applied) console.log(`applied ${id}`);
+        console.log(
+          `${store.dialect}: ${result.applied.length} applied, ${result.alreadyApplied.length} already applied`,
+        );
+      } finally {
+        await store.close();
+      }
     });
 
   const config = program.command('config').description('inspect and validate configuration');

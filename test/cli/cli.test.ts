@@ -1,4 +1,4 @@
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -69,6 +69,19 @@ describe('crossdock command', () => {
   });
 });
 
+describe('crossdock migrate', () => {
+  it('applies migrations to the configured SQLite file and is idempotent', async () => {
+    const dir = tempDir();
+    const env = { CROSSDOCK_DATA_DIR: join(dir, 'data') };
+    const first = await runCli(['migrate'], { env });
+    expect(first.code).toBe(0);
+    expect(first.stdout).toMatch(/sqlite: \d+ applied, 0 already applied/);
+    expect(existsSync(join(dir, 'data', 'crossdock.db'))).toBe(true);
+    const second = await runCli(['migrate'], { env });
+    expect(second.stdout).toMatch(/sqlite: 0 applied, \d+ already applied/);
+  });
+});
+
 describe('crossdock start', () => {
   it('serves, keeps every secret out of its logs, and shuts down gracefully on SIGTERM', async () => {
     const dir = tempDir();
@@ -97,6 +110,9 @@ describe('crossdock start', () => {
       const url = (JSON.parse(started) as { url: string }).url;
 
       expect((await fetch(`${url}/health`)).status).toBe(200);
+      const ready = await fetch(`${url}/ready`);
+      expect(await ready.json()).toEqual({ status: 'ready', checks: [{ name: 'store', ok: true }] });
+      expect(existsSync(join(dir, 'data', 'crossdock.db'))).toBe(true);
       expect((await fetch(`${url}/metrics`)).status).toBe(401);
       const metrics = await fetch(`${url}/metrics`, { headers: { authorization: `Bearer ${metricsToken}` } });
       expect(metrics.status).toBe(200);
