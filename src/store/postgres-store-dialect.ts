@@ -37,7 +37,7 @@ const storeTypes = {
 
 export interface PostgresPoolOptions {
   readonly url: string;
-  /** Connections in the pool (default 10). */
+  /** Connections in the pool (default 20). */
   readonly poolSize?: number;
   /** Statement timeout for every session, in ms (default 0: none). */
   readonly statementTimeoutMs?: number;
@@ -50,7 +50,7 @@ export function createPgPool(options: PostgresPoolOptions): pg.Pool {
   }
   return new pg.Pool({
     connectionString: options.url,
-    max: options.poolSize ?? 10,
+    max: options.poolSize ?? 20,
     options: settings.join(' '),
     types: storeTypes,
   });

@@ -88,7 +88,6 @@ export class SqliteStoreConnection implements DatabaseConnection {
   }
 
   // Kysely's interface wants an async iterator; better-sqlite3 iterates synchronously.
-  // eslint-disable-next-line @typescript-eslint/require-await
   async *streamQuery<R>(compiledQuery: CompiledQuery): AsyncIterableIterator<QueryResult<R>> {
     if (!SelectQueryNode.is(compiledQuery.query)) {
       throw new TypeError('the SQLite store streams SELECT queries only');

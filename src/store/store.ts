@@ -46,9 +46,9 @@ export interface SqliteStoreOptions {
 export interface PostgresStoreOptions {
   /** Connection URL, e.g. `postgres://user@host:5432/crossdock`. */
   readonly url: string;
-  /** Connections in the pool (default 10). */
+  /** Connections in the pool (default 20). */
   readonly poolSize?: number;
-  /** Group-commit batches that may commit at the same time, each on its own connection (default 4). */
+  /** Group-commit batches that may commit at the same time, each on its own connection (default 8). */
   readonly committers?: number;
   /** Statement timeout for every session, in ms (default 0: none). */
   readonly statementTimeoutMs?: number;
@@ -141,8 +141,10 @@ interface Conn {
   // The driver gives an untyped Kysely; callers pick their own table types through StoreTx.db<T>().
   // eslint-disable-next-line @typescript-eslint/no-explicit-any
   readonly db: Kysely<any>;
-  /** Runs a script of one or more statements without parameters. */
+  /** Runs a script of one or more statements without parameters (migrations). */
   exec(sql: string): Promise<void>;
+  /** Runs transaction-control statements (`begin`, `savepoint x; release x`), split on `;`, cached. */
+  control(sql: string): Promise<void>;
   query(sql: string, params: readonly unknown[]): Promise<{ rows: unknown[] }>;
 }
 
@@ -172,6 +174,19 @@ interface FnItem extends Pending {
   readonly run: (tx: StoreTx, marker: TxMarker) => Promise<unknown>;
 }
 type Item = AppendItem | FnItem;
+
+const controlParts = new Map<string, string[]>();
+function splitControl(sql: string): string[] {
+  let parts = controlParts.get(sql);
+  if (parts === undefined) {
+    parts = sql
+      .split(';')
+      .map((p) => p.trim())
+      .filter((p) => p !== '');
+    controlParts.set(sql, parts);
+  }
+  return parts;
+}
 
 const IDENTIFIER = /^[A-Za-z_][A-Za-z0-9_]*$/;
 
@@ -206,6 +221,15 @@ class SqliteBackend implements Backend {
         exec: (sql) => {
           try {
             raw.exec(sql);
+            return Promise.resolve();
+          } catch (error) {
+            return Promise.reject(error instanceof Error ? error : new Error(String(error)));
+          }
+        },
+        control: (sql) => {
+          try {
+            // Prepared once and reused: these run twice per durable() caller.
+            for (const part of splitControl(sql)) this.connection.statement(part).run();
             return Promise.resolve();
           } catch (error) {
             return Promise.reject(error instanceof Error ? error : new Error(String(error)));
@@ -250,13 +274,14 @@ class SqliteBackend implements Backend {
         }
         continue;
       }
-      raw.exec('savepoint append_item');
+      this.connection.statement('savepoint append_item').run();
       try {
         for (const row of item.rows) this.#insert(item.table, row);
-        raw.exec('release savepoint append_item');
+        this.connection.statement('release savepoint append_item').run();
       } catch (error) {
         if (!raw.inTransaction) throw error;
-        raw.exec('rollback to savepoint append_item; release savepoint append_item');
+        this.connection.statement('rollback to savepoint append_item').run();
+        this.connection.statement('release savepoint append_item').run();
         failed.set(item, error);
       }
     }
@@ -292,6 +317,9 @@ class PostgresBackend implements Backend {
         db,
         exec: async (sql) => {
           // No parameters: pg uses the simple protocol, which accepts several statements.
+          await db.executeQuery(CompiledQuery.raw(sql, []));
+        },
+        control: async (sql) => {
           await db.executeQuery(CompiledQuery.raw(sql, []));
         },
         query: async (sql, params) => db.executeQuery(CompiledQuery.raw(sql, [...params])),
@@ -344,16 +372,16 @@ class PostgresBackend implements Backend {
       for (const [table, rows] of byTable) await this.#insertRows(conn, table, rows);
       return failed;
     } catch {
-      await conn.exec('rollback');
-      await conn.exec(this.beginSql);
+      await conn.control('rollback');
+      await conn.control(this.beginSql);
     }
     for (const item of items) {
-      await conn.exec('savepoint append_item');
+      await conn.control('savepoint append_item');
       try {
         await this.#insertRows(conn, item.table, item.rows);
-        await conn.exec('release savepoint append_item');
+        await conn.control('release savepoint append_item');
       } catch (error) {
-        await conn.exec('rollback to savepoint append_item; release savepoint append_item');
+        await conn.control('rollback to savepoint append_item; release savepoint append_item');
         failed.set(item, error);
       }
     }
@@ -463,10 +491,12 @@ class StoreImpl implements Store {
     this.#slowMs = config.slowTransactionMs ?? 200;
     // The committer runs in the context the store was opened in, not in whichever caller's context
     // happened to schedule it (so one caller's tracing or transaction marker never leaks into a batch).
-    this.#flush = AsyncResource.bind(() => {
-      this.#scheduled = false;
-      this.#startBatches();
-    });
+    const scope = new AsyncResource('crossdock.store.committer');
+    this.#flush = () =>
+      scope.runInAsyncScope(() => {
+        this.#scheduled = false;
+        this.#startBatches();
+      });
   }
 
   /** Refuses calls that would deadlock (SQLite) or break the transaction rule (both). */
@@ -585,7 +615,10 @@ class StoreImpl implements Store {
     if (this.#closed) return Promise.reject(new StoreClosedError());
     return new Promise<R>((resolve, reject) => {
       // Run the callback in its caller's async context (its logger bindings, its trace), plus our marker.
-      const run = AsyncResource.bind((tx: StoreTx, marker: TxMarker) => txContext.run(marker, () => fn(tx)));
+      // (AsyncResource.bind is avoided: on Node 20 it builds a deprecation wrapper per call.)
+      const scope = new AsyncResource('crossdock.store.durable');
+      const run = (tx: StoreTx, marker: TxMarker): Promise<unknown> =>
+        scope.runInAsyncScope(() => txContext.run(marker, () => fn(tx)));
       this.#enqueue({ kind: 'fn', run, resolve: resolve, reject });
     });
   }
@@ -639,7 +672,7 @@ class StoreImpl implements Store {
     try {
       await backend.withConnection(async (conn) => {
         const startedAt = performance.now();
-        await conn.exec(backend.beginSql);
+        await conn.control(backend.beginSql);
         try {
           const failedAppends = await backend.writeAppends(conn, appends);
           for (const item of appends) {
@@ -652,7 +685,7 @@ class StoreImpl implements Store {
           let first = true;
           for (const item of fns) {
             // One round trip per caller on PostgreSQL: release the previous savepoint and open the next.
-            await conn.exec(
+            await conn.control(
               first ? 'savepoint durable_item' : 'release savepoint durable_item; savepoint durable_item',
             );
             first = false;
@@ -670,13 +703,13 @@ class StoreImpl implements Store {
               outcomes.set(item, { ok: true, value, callbacks });
             } catch (error) {
               marker.active = false;
-              await conn.exec('rollback to savepoint durable_item');
+              await conn.control('rollback to savepoint durable_item');
               outcomes.set(item, { ok: false, error });
             }
           }
-          await conn.exec('commit');
+          await conn.control('commit');
         } catch (error) {
-          await conn.exec('rollback').catch(() => undefined);
+          await conn.control('rollback').catch(() => undefined);
           throw error;
         } finally {
           this.#watch(startedAt, 'durable batch');
@@ -751,7 +784,7 @@ export async function openStore(config: StoreConfig, deps: StoreDeps = {}): Prom
     const kysely = new Kysely({ dialect: new PostgresStoreDialect(pool, beforeAcquire) });
     // Fail at open, not at first use, when the server is unreachable.
     await kysely.executeQuery(CompiledQuery.raw('select 1', []));
-    backend = new PostgresBackend(kysely, Math.max(1, options.committers ?? 4));
+    backend = new PostgresBackend(kysely, Math.max(1, options.committers ?? 8));
   }
   const store = new StoreImpl(backend, config, deps);
   holder.store = store;

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { openStore, type Store, type StoreConfig } from '../../src/store/index.ts';
+import { openStore, type Store, type StoreConfig, type StoreDeps } from '../../src/store/index.ts';
 import { freshPgDatabase, pgAvailable } from '../support/services.ts';
 
 export interface OpenedStore {
@@ -18,20 +18,21 @@ export interface DialectCase {
   readonly dialect: 'sqlite' | 'postgres';
   readonly open: (
     options?: Partial<Pick<StoreConfig, 'durable' | 'slowTransactionMs'>>,
+    deps?: StoreDeps,
   ) => Promise<OpenedStore>;
 }
 
 export const dialectCases: DialectCase[] = [
   {
     dialect: 'sqlite',
-    async open(options = {}) {
+    async open(options = {}, deps = {}) {
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cd-'));
       const config: StoreConfig = {
         dialect: 'sqlite',
         sqlite: { path: path.join(dir, 'store.db') },
         ...options,
       };
-      const store = await openStore(config);
+      const store = await openStore(config, deps);
       return {
         store,
         config,
@@ -46,10 +47,10 @@ export const dialectCases: DialectCase[] = [
     ? [
         {
           dialect: 'postgres' as const,
-          async open(options = {}) {
+          async open(options = {}, deps = {}) {
             const db = await freshPgDatabase('cd_store');
             const config: StoreConfig = { dialect: 'postgres', postgres: { url: db.url }, ...options };
-            const store = await openStore(config);
+            const store = await openStore(config, deps);
             return {
               store,
               config,

@@ -9,6 +9,7 @@ import {
   type Migration,
   type Store,
 } from '../../src/store/index.ts';
+import { createMetricsRegistry } from '../../src/telemetry/index.ts';
 import { dialectCases, type OpenedStore } from './store-fixtures.ts';
 
 interface TestDb {
@@ -433,6 +434,26 @@ describe.each(dialectCases)('store on $dialect', ({ dialect, open }) => {
 });
 
 describe.each(dialectCases)('store lifecycle on $dialect', ({ open }) => {
+  it('counts a transaction that holds its connection past slowTransactionMs (the watchdog)', async () => {
+    const metrics = createMetricsRegistry({ defaultMetrics: false });
+    const opened = await open({ slowTransactionMs: 5 }, { metrics });
+    try {
+      await opened.store.migrate(testMigrations);
+      await opened.store.transaction(async (tx) => {
+        await tx.db<TestDb>().selectFrom('t_items').select('id').execute();
+        // Waiting on a timer stands in for any non-store await (the guards catch network calls).
+        await new Promise((resolve) => setTimeout(resolve, 30));
+      });
+      await opened.store.transaction(async (tx) => {
+        await tx.db<TestDb>().selectFrom('t_items').select('id').execute();
+      });
+      const metric = await metrics.getSingleMetric('crossdock_store_slow_transactions_total')!.get();
+      expect(metric.values.reduce((sum, v) => sum + v.value, 0)).toBeGreaterThanOrEqual(1);
+    } finally {
+      await opened.cleanup();
+    }
+  });
+
   it('close() waits for queued durable writes, then refuses new ones', async () => {
     const opened = await open();
     const { store } = opened;
