@@ -1,0 +1,926 @@
+// Named consumers with committed offsets, applied in per-entity order. The dispatcher reads the log
+// from each consumer's position, applies each event only when its entity sequence follows the last
+// one applied (older ones are duplicates; a gap is held until it fills), retries failures with
+// backoff, dead-letters after the configured attempts (holding back the entity's later events until
+// an operator redrives or skips), and runs replays beside the live cursor under a new generation.
+// It wakes when events commit (in-process notify, PostgreSQL LISTEN) and polls slowly for safety.
+//
+// Glossary:
+// - position: the global log position; a consumer commits the highest one it has read.
+// - generation: 0 for live delivery; each replay gets the next number. Deduplication is per
+//   (consumer, generation, entity sequence), i.e. per (consumer, event id, generation).
+// - parked: an event read but not yet applied (gap, blocked behind a failed event, awaiting retry).
+import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
+import { ulid } from 'ulid';
+import type { Logger } from '../telemetry/index.ts';
+import { silentLogger } from '../telemetry/index.ts';
+import { entityKeyString, type EntityKey, type LoggedEvent } from './envelope.ts';
+import type { EventLog } from './event-log.ts';
+import type { EventMetrics } from './event-metrics.ts';
+import type { EventTx } from './store-port.ts';
+import type { EvConsumersTable, EvParkedTable, EventsDb } from './tables.ts';
+
+export interface DeliveryContext {
+  readonly consumer: string;
+  /** 0 for live delivery, the replay's number for a replay. */
+  readonly generation: number;
+  /** 1 for the first attempt. */
+  readonly attempt: number;
+  /** `consumer:eventId:generation`: the idempotency key of this delivery. */
+  readonly deliveryId: string;
+}
+
+/** Applies one event; throw to fail the attempt (it is retried, then dead-lettered). */
+export type EventHandler = (event: LoggedEvent, ctx: DeliveryContext) => Promise<void> | void;
+
+export interface RetryOptions {
+  /** Delay before the second attempt, in ms (default 200); doubles per attempt. */
+  readonly baseMs?: number;
+  /** Longest delay between attempts, in ms (default 60000). */
+  readonly maxMs?: number;
+}
+
+export interface ConsumerOptions {
+  /** Where a consumer seen for the first time starts: `beginning` of the log (default) or `latest`. */
+  readonly start?: 'beginning' | 'latest';
+  /** Failed attempts after which an event is dead-lettered (default 5; `entity` failure mode only). */
+  readonly maxAttempts?: number;
+  /**
+   * `entity` (default): a failing event holds back only its own entity; other entities go on.
+   * `halt`: the consumer stops at a failing event and retries it with backoff, so delivery stays in
+   * log order (outbound webhooks); after `pauseAfterFailures` failures in a row it is paused.
+   */
+  readonly failureMode?: 'entity' | 'halt';
+  /** Consecutive failures that pause a `halt` consumer (default 10). */
+  readonly pauseAfterFailures?: number;
+  readonly retry?: RetryOptions;
+  /** Events read per step (default 500). */
+  readonly batchSize?: number;
+  /** Events for which this returns false are consumed without calling the handler. */
+  readonly filter?: (event: LoggedEvent) => boolean;
+  /** Shown in listings: `handler` (default) or `webhook`. */
+  readonly kind?: string;
+  /**
+   * `log` (default): the consumer reads the log from its position. `external`: it applies only what
+   * is handed to `offer()` (deliveries from another transport, possibly duplicated or out of order);
+   * every entity's history is then expected from sequence 1.
+   */
+  readonly source?: 'log' | 'external';
+}
+
+export interface DispatcherOptions {
+  readonly log: EventLog;
+  readonly logger?: Logger;
+  readonly metrics?: EventMetrics;
+  /** Safety poll: a consumer looks for work at least this often, in ms (default 5000). */
+  readonly pollIntervalMs?: number;
+  /** How long a process owns a consumer without renewing, in ms (default 30000). */
+  readonly leaseMs?: number;
+  /** Identity of this process in leases (default: a random UUID). */
+  readonly owner?: string;
+}
+
+interface AttemptRecord {
+  readonly at: string;
+  readonly error: string;
+}
+
+interface EntityState {
+  last: number;
+  blocked: number | null;
+  dirty: boolean;
+  loaded: boolean;
+}
+
+interface ParkedEntry {
+  row: EvParkedTable;
+  event: LoggedEvent;
+  history: AttemptRecord[];
+  /** Deleted (applied, duplicate or dead-lettered) during this step. */
+  gone: boolean;
+  dirty: boolean;
+}
+
+class LeaseLostError extends Error {}
+
+interface ReplayFilter {
+  readonly types?: readonly string[];
+  readonly entity?: { readonly kind: string; readonly id: string; readonly tenantId?: string };
+}
+
+function matchesReplay(filter: ReplayFilter | null, event: LoggedEvent): boolean {
+  if (filter === null) return true;
+  if (filter.types !== undefined && filter.types.length > 0 && !filter.types.includes(event.type))
+    return false;
+  const entity = filter.entity;
+  if (entity !== undefined) {
+    if (entity.kind !== event.entity.kind || entity.id !== event.entity.id) return false;
+    if (entity.tenantId !== undefined && entity.tenantId !== event.tenantId) return false;
+  }
+  return true;
+}
+
+function errorText(error: unknown): string {
+  if (error instanceof Error) return error.message === '' ? error.name : `${error.name}: ${error.message}`;
+  return String(error);
+}
+
+/** One step's view of a consumer: caches entity states and parked rows, collects writes, commits once. */
+class Step {
+  readonly states = new Map<string, EntityState>();
+  readonly parked = new Map<string, ParkedEntry>();
+  readonly deadLetters: Record<string, unknown>[] = [];
+  halted: LoggedEvent | undefined;
+  haltError = '';
+  applied = 0;
+
+  constructor(
+    readonly runner: ConsumerRunner,
+    public row: EvConsumersTable,
+    readonly now: number,
+  ) {}
+}
+
+function stateKey(generation: number, key: EntityKey): string {
+  return `${generation}\u0000${entityKeyString(key)}`;
+}
+
+export class ConsumerRunner {
+  #running: Promise<void> | undefined;
+  #again = false;
+  #timer: NodeJS.Timeout | undefined;
+  #timerAt = Infinity;
+  #leaseUntil = 0;
+  #closed = false;
+  #taken: { events: readonly LoggedEvent[]; done: (error?: Error) => void }[] = [];
+  #offered: { events: readonly LoggedEvent[]; done: (error?: Error) => void }[] = [];
+
+  readonly maxAttempts: number;
+  readonly failureMode: 'entity' | 'halt';
+  readonly pauseAfterFailures: number;
+  readonly retryBaseMs: number;
+  readonly retryMaxMs: number;
+  readonly batchSize: number;
+
+  constructor(
+    readonly dispatcher: EventDispatcher,
+    readonly name: string,
+    readonly handler: EventHandler,
+    readonly options: ConsumerOptions,
+  ) {
+    this.maxAttempts = options.maxAttempts ?? 5;
+    this.failureMode = options.failureMode ?? 'entity';
+    this.pauseAfterFailures = options.pauseAfterFailures ?? 10;
+    this.retryBaseMs = options.retry?.baseMs ?? 200;
+    this.retryMaxMs = options.retry?.maxMs ?? 60_000;
+    this.batchSize = options.batchSize ?? 500;
+  }
+
+  backoff(attempts: number): number {
+    return Math.min(this.retryMaxMs, this.retryBaseMs * 2 ** Math.max(0, attempts - 1));
+  }
+
+  /** Asks for a step soon; coalesces with one already running. */
+  kick(): void {
+    if (this.#closed) return;
+    if (this.#running !== undefined) {
+      this.#again = true;
+      return;
+    }
+    this.#running = this.#loop().finally(() => {
+      this.#running = undefined;
+    });
+  }
+
+  /** Wakes the runner at `at` (ms epoch) unless an earlier wake is already set. */
+  wakeAt(at: number): void {
+    if (this.#closed || at >= this.#timerAt) return;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timerAt = at;
+    this.#timer = setTimeout(
+      () => {
+        this.#timer = undefined;
+        this.#timerAt = Infinity;
+        this.kick();
+      },
+      Math.max(0, at - Date.now()),
+    );
+    this.#timer.unref();
+  }
+
+  /**
+   * Applies deliveries that came from elsewhere than this log's read (another transport), with the
+   * same per-entity rules: duplicates are dropped, gaps held, failures retried and dead-lettered.
+   * Resolves once their outcome is committed.
+   */
+  offer(events: readonly LoggedEvent[]): Promise<void> {
+    return new Promise((resolve, reject) => {
+      this.#offered.push({
+        events,
+        done: (error) => (error === undefined ? resolve() : reject(error)),
+      });
+      this.kick();
+    });
+  }
+
+  /** Resolves when no step is running (for tests and shutdown). */
+  async idle(): Promise<void> {
+    while (this.#running !== undefined) await this.#running;
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#timer = undefined;
+    await this.idle();
+  }
+
+  async #loop(): Promise<void> {
+    do {
+      this.#again = false;
+      try {
+        const more = await this.#step();
+        if (more) this.#again = true;
+      } catch (error) {
+        for (const o of this.#taken) o.done(error instanceof Error ? error : new Error(errorText(error)));
+        this.#taken = [];
+        if (error instanceof LeaseLostError) {
+          this.#leaseUntil = 0;
+          this.wakeAt(Date.now() + this.dispatcher.leaseMs / 2);
+        } else {
+          this.dispatcher.logger.error({ err: error, consumer: this.name }, 'event consumer step failed');
+          this.wakeAt(Date.now() + 1000);
+        }
+        return;
+      }
+    } while (this.#again && !this.#closed);
+  }
+
+  async #acquireLease(now: number): Promise<boolean> {
+    if (this.#leaseUntil - now > this.dispatcher.leaseMs / 2) return true;
+    const until = now + this.dispatcher.leaseMs;
+    const owner = this.dispatcher.owner;
+    const result = await this.dispatcher.store
+      .db<EventsDb>()
+      .updateTable('ev_consumers')
+      .set({ owner, lease_until: until })
+      .where('name', '=', this.name)
+      .where((eb) => eb.or([eb('owner', 'is', null), eb('owner', '=', owner), eb('lease_until', '<', now)]))
+      .executeTakeFirst();
+    if (Number(result.numUpdatedRows) === 1) {
+      this.#leaseUntil = until;
+      return true;
+    }
+    this.#leaseUntil = 0;
+    return false;
+  }
+
+  /** One step: returns true when more work is waiting right away. */
+  async #step(): Promise<boolean> {
+    const d = this.dispatcher;
+    if (d.log.dialect === 'postgres') {
+      const { pending } = await d.log.publish();
+      if (pending) d.schedulePublishRetry();
+    }
+    const db = d.store.db<EventsDb>();
+    const row = await db
+      .selectFrom('ev_consumers')
+      .selectAll()
+      .where('name', '=', this.name)
+      .executeTakeFirst();
+    if (row === undefined || row.status === 'paused') return false;
+    const now = Date.now();
+    if (!(await this.#acquireLease(now))) {
+      this.wakeAt(now + d.leaseMs / 2);
+      return false;
+    }
+    if (row.retry_at !== null && Number(row.retry_at) > now) {
+      this.wakeAt(Number(row.retry_at));
+      return false;
+    }
+    const step = new Step(this, row, now);
+    const generation = row.generation;
+    const replayActive = row.replay_position !== null && row.replay_until !== null;
+    const replayFilter = row.replay_filter === null ? null : (JSON.parse(row.replay_filter) as ReplayFilter);
+
+    // Work: retries that are due, live events after the position, replay events after the replay cursor.
+    const due = await db
+      .selectFrom('ev_parked')
+      .selectAll()
+      .where('consumer', '=', this.name)
+      .where('reason', '=', 'retry')
+      .where('next_attempt_at', '<=', now)
+      .orderBy('position')
+      .limit(this.batchSize)
+      .execute();
+    this.#taken = this.#offered;
+    this.#offered = [];
+    const offered = this.#taken.flatMap((o) => o.events);
+    const live =
+      this.options.source === 'external' ? [] : await d.log.read(Number(row.position), this.batchSize);
+    const replayEvents = replayActive
+      ? await d.log.read(
+          Number(row.replay_position),
+          Math.min(this.batchSize, Number(row.replay_until) - Number(row.replay_position)),
+        )
+      : [];
+    const replayLive = replayEvents.filter((e) => e.position <= Number(row.replay_until));
+
+    await this.#loadStates(step, [
+      ...live.map((e) => ({ generation: 0, key: e.entity })),
+      ...offered.map((e) => ({ generation: 0, key: e.entity })),
+      ...replayLive.map((e) => ({ generation, key: e.entity })),
+      ...due.map((r) => ({
+        generation: r.generation,
+        key: { tenantId: r.tenant_id, kind: r.entity_kind, id: r.entity_id },
+      })),
+    ]);
+
+    let newPosition = Number(row.position);
+    let newReplayPosition = replayActive ? Number(row.replay_position) : null;
+
+    for (const r of due) {
+      if (step.halted !== undefined) break;
+      const entry = step.parked.get(`${r.generation}\u0000${r.event_id}`);
+      if (entry === undefined || entry.gone || entry.row.reason !== 'retry') continue;
+      await this.#consider(step, entry.event, entry.row.generation, entry, null);
+    }
+    for (const e of offered) {
+      if (step.halted !== undefined) break;
+      await this.#consider(step, e, 0, undefined, null);
+    }
+    for (const e of live) {
+      if (step.halted !== undefined) break;
+      await this.#consider(step, e, 0, undefined, null);
+      if (step.halted === undefined) newPosition = e.position;
+    }
+    for (const e of replayLive) {
+      if (step.halted !== undefined) break;
+      await this.#consider(step, e, generation, undefined, replayFilter);
+      if (step.halted === undefined) newReplayPosition = e.position;
+    }
+
+    const replayDone =
+      replayActive && newReplayPosition !== null && newReplayPosition >= Number(row.replay_until);
+    await this.#commit(step, newPosition, replayActive ? newReplayPosition : null, replayDone);
+    for (const o of this.#taken) o.done();
+    this.#taken = [];
+
+    if (step.halted !== undefined) return false;
+    const nextDue = await db
+      .selectFrom('ev_parked')
+      .select((eb) => eb.fn.min('next_attempt_at').as('at'))
+      .where('consumer', '=', this.name)
+      .where('reason', '=', 'retry')
+      .executeTakeFirst();
+    if (nextDue?.at !== null && nextDue?.at !== undefined) this.wakeAt(Number(nextDue.at));
+    return (
+      this.#offered.length > 0 ||
+      live.length === this.batchSize ||
+      due.length === this.batchSize ||
+      (replayActive && !replayDone && replayLive.length > 0)
+    );
+  }
+
+  /** Loads entity states and the parked rows of the entities a step touches (two queries). */
+  async #loadStates(step: Step, wanted: { generation: number; key: EntityKey }[]): Promise<void> {
+    const db = this.dispatcher.store.db<EventsDb>();
+    const unique = new Map<string, { generation: number; key: EntityKey }>();
+    for (const w of wanted) unique.set(stateKey(w.generation, w.key), w);
+    const list = [...unique.values()];
+    for (let i = 0; i < list.length; i += 200) {
+      const chunk = list.slice(i, i + 200);
+      const states = await db
+        .selectFrom('ev_consumer_entities')
+        .selectAll()
+        .where('consumer', '=', this.name)
+        .where((eb) =>
+          eb.or(
+            chunk.map((w) =>
+              eb.and([
+                eb('generation', '=', w.generation),
+                eb('tenant_id', '=', w.key.tenantId),
+                eb('entity_kind', '=', w.key.kind),
+                eb('entity_id', '=', w.key.id),
+              ]),
+            ),
+          ),
+        )
+        .execute();
+      for (const s of states) {
+        step.states.set(
+          stateKey(s.generation, { tenantId: s.tenant_id, kind: s.entity_kind, id: s.entity_id }),
+          {
+            last: Number(s.last_seq),
+            blocked: s.blocked_seq === null ? null : Number(s.blocked_seq),
+            dirty: false,
+            loaded: true,
+          },
+        );
+      }
+      const parked = await db
+        .selectFrom('ev_parked')
+        .selectAll()
+        .where('consumer', '=', this.name)
+        .where((eb) =>
+          eb.or(
+            chunk.map((w) =>
+              eb.and([
+                eb('generation', '=', w.generation),
+                eb('tenant_id', '=', w.key.tenantId),
+                eb('entity_kind', '=', w.key.kind),
+                eb('entity_id', '=', w.key.id),
+              ]),
+            ),
+          ),
+        )
+        .execute();
+      this.#addParked(step, parked);
+    }
+  }
+
+  #addParked(step: Step, rows: EvParkedTable[]): void {
+    for (const r of rows) {
+      const k = `${r.generation}\u0000${r.event_id}`;
+      if (step.parked.has(k)) continue;
+      step.parked.set(k, {
+        row: r,
+        event: JSON.parse(r.event) as LoggedEvent,
+        history: JSON.parse(r.history) as AttemptRecord[],
+        gone: false,
+        dirty: false,
+      });
+    }
+  }
+
+  async #state(step: Step, generation: number, key: EntityKey, seq: number): Promise<EntityState> {
+    const k = stateKey(generation, key);
+    let state = step.states.get(k);
+    if (state !== undefined) return state;
+    let last = 0;
+    if (generation === 0 && this.options.source === 'external') {
+      last = 0;
+    } else if (generation === 0) {
+      // First event of this entity this consumer sees. Its predecessor, if any, is applied only if it
+      // lies before where the consumer started (or was removed by retention, which removes only what
+      // every consumer has read); otherwise it is still to come, and the gap is held.
+      if (seq > 1) {
+        const start = Number(step.row.start_position);
+        const first = await this.dispatcher.store
+          .db<EventsDb>()
+          .selectFrom('ev_events')
+          .select((eb) => eb.fn.min('entity_seq').as('min'))
+          .where('tenant_id', '=', key.tenantId)
+          .where('entity_kind', '=', key.kind)
+          .where('entity_id', '=', key.id)
+          .where((eb) => eb.or([eb('position', 'is', null), eb('position', '>', start)]))
+          .executeTakeFirst();
+        last = Math.min(seq, Number(first?.min ?? seq)) - 1;
+      }
+    } else {
+      // A replay re-delivers in log order from its start; the first event it meets for an entity is
+      // where that entity starts.
+      last = seq - 1;
+    }
+    state = { last, blocked: null, dirty: true, loaded: false };
+    step.states.set(k, state);
+    return state;
+  }
+
+  #park(
+    step: Step,
+    event: LoggedEvent,
+    generation: number,
+    entry: ParkedEntry | undefined,
+    reason: string,
+  ): ParkedEntry {
+    if (entry !== undefined) {
+      if (entry.row.reason !== reason) {
+        entry.row = {
+          ...entry.row,
+          reason,
+          next_attempt_at: reason === 'retry' ? entry.row.next_attempt_at : null,
+        };
+        entry.dirty = true;
+      }
+      return entry;
+    }
+    const created: ParkedEntry = {
+      row: {
+        consumer: this.name,
+        generation,
+        event_id: event.id,
+        position: event.position,
+        tenant_id: event.tenantId,
+        entity_kind: event.entity.kind,
+        entity_id: event.entity.id,
+        entity_seq: event.entitySeq,
+        reason,
+        attempts: 0,
+        next_attempt_at: null,
+        history: '[]',
+        event: JSON.stringify(event),
+      },
+      event,
+      history: [],
+      gone: false,
+      dirty: true,
+    };
+    step.parked.set(`${generation}\u0000${event.id}`, created);
+    return created;
+  }
+
+  /** Decides what to do with one event for one generation, applying it (and what it unblocks) if due. */
+  async #consider(
+    step: Step,
+    event: LoggedEvent,
+    generation: number,
+    entry: ParkedEntry | undefined,
+    replayFilter: ReplayFilter | null,
+  ): Promise<void> {
+    const state = await this.#state(step, generation, event.entity, event.entitySeq);
+    entry ??= step.parked.get(`${generation}\u0000${event.id}`);
+    if (entry?.gone === true) return;
+    if (event.entitySeq <= state.last) {
+      this.dispatcher.metrics?.duplicates.inc({ consumer: this.name });
+      if (entry !== undefined) entry.gone = true;
+      return;
+    }
+    if (state.blocked !== null && state.blocked !== event.entitySeq) {
+      this.#park(step, event, generation, entry, 'blocked');
+      return;
+    }
+    if (generation === 0 && event.entitySeq !== state.last + 1) {
+      this.#park(step, event, generation, entry, 'gap');
+      return;
+    }
+    if (entry?.row.reason === 'retry' && Number(entry.row.next_attempt_at ?? 0) > step.now) return;
+
+    const attempt = (entry?.row.attempts ?? 0) + 1;
+    const wanted =
+      (this.options.filter === undefined || this.options.filter(event)) && matchesReplay(replayFilter, event);
+    let failure: unknown;
+    let failed = false;
+    if (wanted) {
+      try {
+        await this.handler(event, {
+          consumer: this.name,
+          generation,
+          attempt,
+          deliveryId: `${this.name}:${event.id}:${generation}`,
+        });
+      } catch (error) {
+        failed = true;
+        failure = error;
+      }
+    }
+    if (!failed) {
+      if (wanted) {
+        step.applied += 1;
+        this.dispatcher.metrics?.delivered.inc({ consumer: this.name });
+        if (generation === 0) {
+          this.dispatcher.metrics?.deliveryLatency.observe(
+            { consumer: this.name },
+            Math.max(0, Date.now() - event.recordedAt) / 1000,
+          );
+        }
+      }
+      state.last = event.entitySeq;
+      state.blocked = null;
+      state.dirty = true;
+      if (entry !== undefined) entry.gone = true;
+      if (this.failureMode === 'halt' && step.row.consecutive_failures > 0) {
+        step.row = { ...step.row, consecutive_failures: 0 };
+      }
+      await this.#drain(step, event.entity, generation, replayFilter);
+      return;
+    }
+
+    this.dispatcher.metrics?.failures.inc({ consumer: this.name });
+    const history = [...(entry?.history ?? []), { at: new Date().toISOString(), error: errorText(failure) }];
+    this.dispatcher.logger.warn(
+      { consumer: this.name, eventId: event.id, type: event.type, attempt, err: failure },
+      'event delivery failed',
+    );
+    if (this.failureMode === 'halt') {
+      step.halted = event;
+      step.haltError = errorText(failure);
+      if (entry !== undefined) {
+        entry.row = { ...entry.row, attempts: attempt, history: JSON.stringify(history) };
+        entry.history = history;
+        entry.dirty = true;
+      }
+      return;
+    }
+    if (attempt >= this.maxAttempts) {
+      step.deadLetters.push({
+        id: ulid(),
+        consumer: this.name,
+        generation,
+        event_id: event.id,
+        position: event.position,
+        tenant_id: event.tenantId,
+        entity_kind: event.entity.kind,
+        entity_id: event.entity.id,
+        entity_seq: event.entitySeq,
+        type: event.type,
+        error: errorText(failure),
+        attempts: attempt,
+        history: JSON.stringify(history),
+        event: JSON.stringify(event),
+        status: 'open',
+        created_at: step.now,
+        resolved_at: null,
+        resolved_by: null,
+      });
+      this.dispatcher.metrics?.deadLettered.inc({ consumer: this.name });
+      this.dispatcher.logger.error(
+        { consumer: this.name, eventId: event.id, type: event.type, attempts: attempt },
+        'event dead-lettered; its entity is held back until it is redriven or skipped',
+      );
+      if (entry !== undefined) entry.gone = true;
+      state.blocked = event.entitySeq;
+      state.dirty = true;
+      return;
+    }
+    const parked = this.#park(step, event, generation, entry, 'retry');
+    parked.row = {
+      ...parked.row,
+      reason: 'retry',
+      attempts: attempt,
+      next_attempt_at: step.now + this.backoff(attempt),
+      history: JSON.stringify(history),
+    };
+    parked.history = history;
+    parked.dirty = true;
+    state.blocked = event.entitySeq;
+    state.dirty = true;
+  }
+
+  /** Applies parked events of an entity that are now next in line. */
+  async #drain(
+    step: Step,
+    key: EntityKey,
+    generation: number,
+    replayFilter: ReplayFilter | null,
+  ): Promise<void> {
+    const waiting = [...step.parked.values()]
+      .filter(
+        (p) =>
+          !p.gone &&
+          p.row.generation === generation &&
+          p.row.reason !== 'retry' &&
+          p.row.tenant_id === key.tenantId &&
+          p.row.entity_kind === key.kind &&
+          p.row.entity_id === key.id,
+      )
+      .sort((a, b) => Number(a.row.entity_seq) - Number(b.row.entity_seq));
+    const next = waiting[0];
+    if (next === undefined) return;
+    const state = await this.#state(step, generation, key, Number(next.row.entity_seq));
+    if (state.blocked !== null) return;
+    if (generation === 0 && Number(next.row.entity_seq) !== state.last + 1) return;
+    await this.#consider(step, next.event, generation, next, replayFilter);
+  }
+
+  async #commit(
+    step: Step,
+    position: number,
+    replayPosition: number | null,
+    replayDone: boolean,
+  ): Promise<void> {
+    const d = this.dispatcher;
+    const name = this.name;
+    const halted = step.halted;
+    let status = step.row.status;
+    let pausedReason = step.row.paused_reason;
+    let failures = step.row.consecutive_failures;
+    let retryAt: number | null = null;
+    if (halted !== undefined) {
+      failures += 1;
+      retryAt = step.now + this.backoff(failures);
+      if (failures >= this.pauseAfterFailures) {
+        status = 'paused';
+        pausedReason = `paused after ${failures} failed deliveries in a row; last: ${step.haltError}`;
+        d.logger.error({ consumer: name, failures, error: step.haltError }, 'event consumer paused');
+      }
+    }
+    const entityRows = [...step.states.entries()]
+      .filter(([, s]) => s.dirty)
+      .map(([k, s]) => {
+        const [generation, tenantId, kind, id] = k.split('\u0000') as [string, string, string, string];
+        return {
+          consumer: name,
+          generation: Number(generation),
+          tenant_id: tenantId,
+          entity_kind: kind,
+          entity_id: id,
+          last_seq: s.last,
+          blocked_seq: s.blocked,
+        };
+      });
+    const gone = [...step.parked.values()].filter((p) => p.gone && p.row.attempts >= 0);
+    const upserts = [...step.parked.values()].filter((p) => !p.gone && p.dirty);
+    await d.store.transaction(async (tx: EventTx) => {
+      const db = tx.db<EventsDb>();
+      const fenced = await db
+        .updateTable('ev_consumers')
+        .set({
+          position,
+          replay_position: replayDone ? null : replayPosition,
+          replay_until: replayDone || replayPosition === null ? null : step.row.replay_until,
+          replay_filter: replayDone || replayPosition === null ? null : step.row.replay_filter,
+          consecutive_failures: failures,
+          retry_at: retryAt,
+          status,
+          paused_reason: pausedReason,
+          updated_at: step.now,
+        })
+        .where('name', '=', name)
+        .where('owner', '=', d.owner)
+        .executeTakeFirst();
+      if (Number(fenced.numUpdatedRows) !== 1) throw new LeaseLostError(name);
+      for (let i = 0; i < entityRows.length; i += 200) {
+        await db
+          .insertInto('ev_consumer_entities')
+          .values(entityRows.slice(i, i + 200))
+          .onConflict((oc) =>
+            oc.columns(['consumer', 'generation', 'tenant_id', 'entity_kind', 'entity_id']).doUpdateSet({
+              last_seq: sql`excluded.last_seq`,
+              blocked_seq: sql`excluded.blocked_seq`,
+            }),
+          )
+          .execute();
+      }
+      for (const p of gone) {
+        await db
+          .deleteFrom('ev_parked')
+          .where('consumer', '=', name)
+          .where('generation', '=', p.row.generation)
+          .where('event_id', '=', p.row.event_id)
+          .execute();
+      }
+      for (const p of upserts) {
+        await db
+          .insertInto('ev_parked')
+          .values(p.row)
+          .onConflict((oc) =>
+            oc.columns(['consumer', 'generation', 'event_id']).doUpdateSet({
+              reason: p.row.reason,
+              attempts: p.row.attempts,
+              next_attempt_at: p.row.next_attempt_at,
+              history: p.row.history,
+            }),
+          )
+          .execute();
+      }
+      if (step.deadLetters.length > 0) {
+        await db
+          .insertInto('ev_dead_letters')
+          .values(step.deadLetters as never)
+          .execute();
+      }
+    });
+    if (retryAt !== null && status !== 'paused') this.wakeAt(retryAt);
+  }
+}
+
+export class EventDispatcher {
+  readonly log: EventLog;
+  readonly logger: Logger;
+  readonly metrics: EventMetrics | undefined;
+  readonly pollIntervalMs: number;
+  readonly leaseMs: number;
+  readonly owner: string;
+  readonly #runners = new Map<string, ConsumerRunner>();
+  #unsubscribe: (() => void) | undefined;
+  #poll: NodeJS.Timeout | undefined;
+  #publishRetry: NodeJS.Timeout | undefined;
+  #publishDelay = 10;
+
+  constructor(options: DispatcherOptions) {
+    this.log = options.log;
+    this.logger = options.logger ?? silentLogger();
+    this.metrics = options.metrics;
+    this.pollIntervalMs = options.pollIntervalMs ?? 5000;
+    this.leaseMs = options.leaseMs ?? 30_000;
+    this.owner = options.owner ?? randomUUID();
+  }
+
+  get store() {
+    return this.log.store;
+  }
+
+  /**
+   * Registers a named consumer in this process and starts delivering to it. The consumer's row (its
+   * committed position) is created on first use and kept across restarts.
+   */
+  async subscribe(
+    name: string,
+    handler: EventHandler,
+    options: ConsumerOptions = {},
+  ): Promise<ConsumerRunner> {
+    const existing = this.#runners.get(name);
+    if (existing !== undefined) await existing.close();
+    const now = Date.now();
+    const start = options.start === 'latest' ? await this.log.head() : 0;
+    await this.store
+      .db<EventsDb>()
+      .insertInto('ev_consumers')
+      .values({
+        name,
+        kind: options.kind ?? 'handler',
+        status: 'active',
+        paused_reason: null,
+        start_position: start,
+        position: start,
+        generation: 0,
+        replay_position: null,
+        replay_until: null,
+        replay_filter: null,
+        consecutive_failures: 0,
+        retry_at: null,
+        owner: null,
+        lease_until: null,
+        created_at: now,
+        updated_at: now,
+      })
+      .onConflict((oc) => oc.column('name').doNothing())
+      .execute();
+    const runner = new ConsumerRunner(this, name, handler, options);
+    this.#runners.set(name, runner);
+    this.#ensureStarted();
+    runner.kick();
+    return runner;
+  }
+
+  /** Stops delivering to a consumer in this process (its position is kept). */
+  async unsubscribe(name: string): Promise<void> {
+    const runner = this.#runners.get(name);
+    this.#runners.delete(name);
+    if (runner !== undefined) await runner.close();
+    await this.store
+      .db<EventsDb>()
+      .updateTable('ev_consumers')
+      .set({ owner: null, lease_until: null })
+      .where('name', '=', name)
+      .where('owner', '=', this.owner)
+      .execute();
+  }
+
+  consumers(): string[] {
+    return [...this.#runners.keys()];
+  }
+
+  /** Wakes every consumer (or one). */
+  kick(name?: string): void {
+    if (name !== undefined) {
+      this.#runners.get(name)?.kick();
+      return;
+    }
+    for (const runner of this.#runners.values()) runner.kick();
+  }
+
+  /** Resolves when every consumer has nothing left to do right now. */
+  async idle(): Promise<void> {
+    for (const runner of this.#runners.values()) await runner.idle();
+  }
+
+  #ensureStarted(): void {
+    if (this.#unsubscribe !== undefined) return;
+    this.#unsubscribe = this.log.onAppended(() => this.kick());
+    this.#poll = setInterval(() => this.kick(), this.pollIntervalMs);
+    this.#poll.unref();
+  }
+
+  /** Rows are held unpublished behind an older transaction: look again soon, backing off. */
+  schedulePublishRetry(): void {
+    if (this.#publishRetry !== undefined) return;
+    const delay = this.#publishDelay;
+    this.#publishDelay = Math.min(this.pollIntervalMs, delay * 2);
+    this.#publishRetry = setTimeout(() => {
+      this.#publishRetry = undefined;
+      void this.log.publish().then(
+        ({ pending, published }) => {
+          if (published > 0) this.#publishDelay = 10;
+          if (pending) this.schedulePublishRetry();
+          else this.#publishDelay = 10;
+        },
+        (error: unknown) => this.logger.warn({ err: error }, 'event publisher failed'),
+      );
+    }, delay);
+    this.#publishRetry.unref();
+  }
+
+  async stop(): Promise<void> {
+    this.#unsubscribe?.();
+    this.#unsubscribe = undefined;
+    if (this.#poll !== undefined) clearInterval(this.#poll);
+    if (this.#publishRetry !== undefined) clearTimeout(this.#publishRetry);
+    this.#poll = undefined;
+    this.#publishRetry = undefined;
+    const names = [...this.#runners.keys()];
+    for (const name of names) await this.unsubscribe(name);
+  }
+}

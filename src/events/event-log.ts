@@ -1,0 +1,443 @@
+// The durable event log. `appendEvents(tx, events)` writes events inside the caller's transaction (the
+// outbox: a change and its events commit or vanish together); `EventLog` appends on its own through
+// the store's group commit, reads by global position, publishes positions on PostgreSQL and wakes
+// in-process listeners (and, through LISTEN/NOTIFY, other processes) when new events commit.
+//
+// Why a publisher on PostgreSQL: sequence values are taken at insert time but transactions commit in
+// any order, so a reader taking `position > last` would skip a row that commits late. Rows are
+// therefore written without a position, with the id of their transaction; the publisher gives
+// positions, in one serialized step, only to rows whose transaction id is below the oldest
+// transaction still running (`pg_snapshot_xmin`), i.e. rows that can no longer appear late. Readers
+// only ever see published positions, which never fill in behind them. On SQLite there is one writer,
+// so insertion order is commit order and the row id is the position.
+import { sql } from 'kysely';
+import pg from 'pg';
+import { ulid } from 'ulid';
+import type { Logger } from '../telemetry/index.ts';
+import { silentLogger } from '../telemetry/index.ts';
+import { entitySubject, type JsonObject, type LoggedEvent, type NewEvent } from './envelope.ts';
+import { EventInvalidError } from './errors.ts';
+import { EVENT_TYPES, isEventType, type EventType } from './event-types.ts';
+import type { Dialect, EventStore, EventTx } from './store-port.ts';
+import type { EvEventsTable, EventsDb } from './tables.ts';
+
+/** Channel appenders NOTIFY on (PostgreSQL) so every process's dispatcher wakes. */
+export const EVENTS_NOTIFY_CHANNEL = 'crossdock_events';
+
+/** Rows per multi-row INSERT (keeps SQLite under its bound-parameter limit). */
+const INSERT_CHUNK = 300;
+/** Rows the publisher numbers per step. */
+const PUBLISH_BATCH = 5000;
+
+export interface AppendedEvent {
+  readonly id: string;
+  readonly type: EventType;
+  readonly tenantId: string;
+  readonly entityKind: string;
+  readonly entityId: string;
+  readonly entitySeq: number;
+  /** Position, known at once on SQLite; on PostgreSQL it is given at publication (undefined here). */
+  readonly position: number | undefined;
+}
+
+/** Every open EventLog in this process: an append committed through any transaction wakes them. */
+const openLogs = new Set<EventLog>();
+
+function wakeOpenLogs(count: number): void {
+  for (const log of openLogs) log.notifyCommitted(count);
+}
+
+function validate(event: NewEvent): { kind: string } {
+  if (!isEventType(event.type)) {
+    throw new EventInvalidError(`event type ${String(event.type)} is not in the event type map`, 'type');
+  }
+  const kind = event.entity.kind ?? EVENT_TYPES[event.type].entity;
+  if (kind !== EVENT_TYPES[event.type].entity) {
+    throw new EventInvalidError(
+      `event type ${event.type} is about ${EVENT_TYPES[event.type].entity}, not ${kind}`,
+      'entity.kind',
+    );
+  }
+  if (typeof event.tenantId !== 'string' || event.tenantId === '') {
+    throw new EventInvalidError('tenantId is required', 'tenantId');
+  }
+  if (typeof event.entity.id !== 'string' || event.entity.id === '') {
+    throw new EventInvalidError('entity.id is required', 'entity.id');
+  }
+  if (event.data === null || typeof event.data !== 'object' || Array.isArray(event.data)) {
+    throw new EventInvalidError('data must be a JSON object', 'data');
+  }
+  return { kind };
+}
+
+/**
+ * Writes `events` into the log inside the caller's transaction: they commit with the change that
+ * caused them or not at all. Per-entity sequence numbers are taken here; concurrent transactions on
+ * one entity queue on its sequence row, so sequence order is commit order. Dispatchers in this
+ * process are woken after the commit (`tx.afterCommit`), other processes by PostgreSQL NOTIFY.
+ */
+export async function appendEvents(tx: EventTx, events: readonly NewEvent[]): Promise<AppendedEvent[]> {
+  if (events.length === 0) return [];
+  const db = tx.db<EventsDb>();
+  const dialect = tx.dialect;
+  const now = Date.now();
+  const nowIso = new Date(now).toISOString();
+
+  // Count events per entity, in a fixed key order so concurrent writers lock sequence rows in the
+  // same order and cannot deadlock.
+  const kinds = events.map((e) => validate(e).kind);
+  const counts = new Map<string, { tenantId: string; kind: string; id: string; n: number; next: number }>();
+  events.forEach((e, i) => {
+    const kind = kinds[i]!;
+    const key = `${e.tenantId}\u0000${kind}\u0000${e.entity.id}`;
+    const entry = counts.get(key);
+    if (entry === undefined) counts.set(key, { tenantId: e.tenantId, kind, id: e.entity.id, n: 1, next: 0 });
+    else entry.n += 1;
+  });
+  const keys = [...counts.keys()].sort();
+  for (let i = 0; i < keys.length; i += INSERT_CHUNK) {
+    const chunk = keys.slice(i, i + INSERT_CHUNK).map((k) => counts.get(k)!);
+    const rows = await db
+      .insertInto('ev_entity_seq')
+      .values(chunk.map((c) => ({ tenant_id: c.tenantId, entity_kind: c.kind, entity_id: c.id, seq: c.n })))
+      .onConflict((oc) =>
+        oc
+          .columns(['tenant_id', 'entity_kind', 'entity_id'])
+          .doUpdateSet({ seq: sql<number>`ev_entity_seq.seq + excluded.seq` }),
+      )
+      .returning(['tenant_id', 'entity_kind', 'entity_id', 'seq'])
+      .execute();
+    for (const row of rows) {
+      const entry = counts.get(`${row.tenant_id}\u0000${row.entity_kind}\u0000${row.entity_id}`)!;
+      entry.next = Number(row.seq) - entry.n + 1;
+    }
+  }
+
+  const out: AppendedEvent[] = [];
+  const rows: EvEventsTable[] = events.map((e, i) => {
+    const kind = kinds[i]!;
+    const entry = counts.get(`${e.tenantId}\u0000${kind}\u0000${e.entity.id}`)!;
+    const seq = entry.next++;
+    const data = JSON.stringify(e.data);
+    const id = e.id ?? ulid(now);
+    out.push({
+      id,
+      type: e.type,
+      tenantId: e.tenantId,
+      entityKind: kind,
+      entityId: e.entity.id,
+      entitySeq: seq,
+      position: undefined,
+    });
+    return {
+      position: null,
+      event_id: id,
+      tenant_id: e.tenantId,
+      type: e.type,
+      source: e.source ?? '/crossdock',
+      subject: entitySubject(kind, e.entity.id),
+      time: e.time ?? nowIso,
+      entity_kind: kind,
+      entity_id: e.entity.id,
+      entity_seq: seq,
+      schema_version: EVENT_TYPES[e.type].schemaVersion,
+      data,
+      correlation_id: e.correlationId ?? null,
+      causation_id: e.causationId ?? null,
+      traceparent: e.traceparent ?? null,
+      recorded_at: now,
+      size_bytes: Buffer.byteLength(data),
+    };
+  });
+
+  for (let i = 0; i < rows.length; i += INSERT_CHUNK) {
+    const chunk = rows.slice(i, i + INSERT_CHUNK);
+    if (dialect === 'postgres') {
+      await db
+        .insertInto('ev_events')
+        .values(
+          chunk.map(({ position: _p, ...r }) => ({
+            ...r,
+            xid: sql<number>`pg_current_xact_id()::text::bigint`,
+          })),
+        )
+        .execute();
+    } else {
+      const inserted = await db
+        .insertInto('ev_events')
+        .values(chunk.map(({ position: _p, ...r }) => r))
+        .returning(['position'])
+        .execute();
+      inserted.forEach((r, j) => {
+        const item = out[i + j]!;
+        out[i + j] = { ...item, position: Number(r.position) };
+      });
+    }
+  }
+  // Other processes: PostgreSQL delivers the notification only when (and if) this transaction commits.
+  if (dialect === 'postgres') await sql`select pg_notify(${EVENTS_NOTIFY_CHANNEL}, '')`.execute(db);
+  // This process: wake dispatchers once the caller's transaction has committed.
+  tx.afterCommit(() => wakeOpenLogs(events.length));
+  return out;
+}
+
+export interface ReadFilter {
+  /** Only these tenants (default: all). */
+  readonly tenants?: readonly string[];
+  /** Only these event types (default: all). */
+  readonly types?: readonly string[];
+  /** Only this entity. */
+  readonly entity?: { readonly tenantId?: string; readonly kind: string; readonly id: string };
+}
+
+export function rowToEvent(row: EvEventsTable): LoggedEvent {
+  return {
+    position: Number(row.position),
+    id: row.event_id,
+    type: row.type as EventType,
+    source: row.source,
+    subject: row.subject,
+    time: row.time,
+    tenantId: row.tenant_id,
+    entity: { tenantId: row.tenant_id, kind: row.entity_kind, id: row.entity_id },
+    entitySeq: Number(row.entity_seq),
+    schemaVersion: row.schema_version,
+    data: JSON.parse(row.data) as JsonObject,
+    correlationId: row.correlation_id ?? undefined,
+    causationId: row.causation_id ?? undefined,
+    traceparent: row.traceparent ?? undefined,
+    recordedAt: Number(row.recorded_at),
+  };
+}
+
+export interface EventLogOptions {
+  readonly store: EventStore;
+  readonly logger?: Logger;
+  /**
+   * PostgreSQL URL for a LISTEN connection, so appends committed by other processes wake this one at
+   * once (default: none; they are then found by the dispatcher's safety poll).
+   */
+  readonly listenUrl?: string;
+}
+
+export type AppendListener = (appended: number) => void;
+
+export class EventLog {
+  readonly store: EventStore;
+  readonly dialect: Dialect;
+  readonly #logger: Logger;
+  readonly #listenUrl: string | undefined;
+  readonly #listeners = new Set<AppendListener>();
+  #listenClient: pg.Client | undefined;
+  #listenTimer: NodeJS.Timeout | undefined;
+  #stopped = false;
+  #publishing: Promise<{ published: number; pending: boolean }> | undefined;
+  #publishAgain = false;
+
+  constructor(options: EventLogOptions) {
+    this.store = options.store;
+    this.dialect = options.store.dialect;
+    this.#logger = options.logger ?? silentLogger();
+    this.#listenUrl = options.listenUrl;
+    openLogs.add(this);
+  }
+
+  /** Appends events on their own, through the store's group commit, and wakes dispatchers. */
+  async append(events: readonly NewEvent[]): Promise<AppendedEvent[]> {
+    return this.store.durable((tx) => appendEvents(tx, events));
+  }
+
+  /** Tells in-process listeners that events were committed (call after a commit holding appends). */
+  notifyCommitted(count = 1): void {
+    for (const listener of this.#listeners) listener(count);
+  }
+
+  /** Subscribes to "events committed" wake-ups; returns the unsubscribe function. */
+  onAppended(listener: AppendListener): () => void {
+    this.#listeners.add(listener);
+    return () => this.#listeners.delete(listener);
+  }
+
+  /** Opens the LISTEN connection (PostgreSQL with `listenUrl` only); reconnects while running. */
+  async start(): Promise<void> {
+    this.#stopped = false;
+    if (this.dialect !== 'postgres' || this.#listenUrl === undefined) return;
+    await this.#connectListener();
+  }
+
+  async #connectListener(): Promise<void> {
+    const client = new pg.Client({ connectionString: this.#listenUrl });
+    client.on('notification', () => this.notifyCommitted(1));
+    client.on('error', (error) => {
+      this.#logger.warn({ err: error }, 'event log LISTEN connection failed; reconnecting');
+      this.#listenClient = undefined;
+      void client.end().catch(() => undefined);
+      this.#scheduleReconnect();
+    });
+    try {
+      await client.connect();
+      await client.query(`LISTEN ${EVENTS_NOTIFY_CHANNEL}`);
+      this.#listenClient = client;
+      // Anything committed while we were not listening is found now.
+      this.notifyCommitted(1);
+    } catch (error) {
+      this.#logger.warn({ err: error }, 'event log LISTEN connection failed; retrying');
+      void client.end().catch(() => undefined);
+      this.#scheduleReconnect();
+    }
+  }
+
+  #scheduleReconnect(): void {
+    if (this.#stopped || this.#listenTimer !== undefined) return;
+    this.#listenTimer = setTimeout(() => {
+      this.#listenTimer = undefined;
+      if (!this.#stopped) void this.#connectListener();
+    }, 1000);
+    this.#listenTimer.unref();
+  }
+
+  /** Stops listening and unhooks this log from in-process wake-ups. */
+  async stop(): Promise<void> {
+    this.#stopped = true;
+    openLogs.delete(this);
+    if (this.#listenTimer !== undefined) clearTimeout(this.#listenTimer);
+    this.#listenTimer = undefined;
+    const client = this.#listenClient;
+    this.#listenClient = undefined;
+    if (client !== undefined) await client.end().catch(() => undefined);
+    await this.#publishing;
+  }
+
+  /**
+   * Gives positions to committed rows that can no longer be overtaken (PostgreSQL; a no-op on
+   * SQLite). Single-flight in this process; serialized across processes by the head row's lock.
+   * `pending` is true when committed-or-running rows remain unpublished (held behind an older
+   * transaction), so the caller should try again shortly.
+   */
+  async publish(): Promise<{ published: number; pending: boolean }> {
+    if (this.dialect !== 'postgres') return { published: 0, pending: false };
+    if (this.#publishing !== undefined) {
+      this.#publishAgain = true;
+      return this.#publishing;
+    }
+    const run = async (): Promise<{ published: number; pending: boolean }> => {
+      let total = 0;
+      let pending: boolean;
+      do {
+        this.#publishAgain = false;
+        const r = await this.#publishOnce();
+        total += r.published;
+        pending = r.pending;
+        if (r.published === PUBLISH_BATCH) this.#publishAgain = true;
+      } while (this.#publishAgain);
+      return { published: total, pending };
+    };
+    this.#publishing = run().finally(() => {
+      this.#publishing = undefined;
+    });
+    const result = await this.#publishing;
+    if (result.published > 0) this.notifyCommitted(result.published);
+    return result;
+  }
+
+  async #publishOnce(): Promise<{ published: number; pending: boolean }> {
+    return this.store.transaction(async (tx) => {
+      const db = tx.db<EventsDb>();
+      // First statement of the transaction, before it has an id of its own: every transaction with
+      // an id below this one has finished, so its rows can no longer appear late.
+      const { rows: snap } = await sql<{
+        xmin: string;
+      }>`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`.execute(db);
+      const xmin = snap[0]!.xmin;
+      const head = await db
+        .selectFrom('ev_log_head')
+        .select('position')
+        .where('id', '=', 1)
+        .forUpdate()
+        .executeTakeFirstOrThrow();
+      const base = Number(head.position);
+      const { rows: numbered } = await sql<{ position: string }>`
+        update ev_events e set position = ${base} + s.rn
+        from (
+          select row_id, row_number() over (order by row_id) as rn
+          from ev_events
+          where position is null and xid < ${xmin}::bigint
+          order by row_id
+          limit ${PUBLISH_BATCH}
+        ) s
+        where e.row_id = s.row_id
+        returning e.position`.execute(db);
+      if (numbered.length > 0) {
+        await db
+          .updateTable('ev_log_head')
+          .set({ position: base + numbered.length })
+          .where('id', '=', 1)
+          .execute();
+        await sql`select pg_notify(${EVENTS_NOTIFY_CHANNEL}, '')`.execute(db);
+      }
+      const left = await db
+        .selectFrom('ev_events')
+        .select('row_id')
+        .where('position', 'is', null)
+        .limit(1)
+        .executeTakeFirst();
+      return { published: numbered.length, pending: left !== undefined };
+    });
+  }
+
+  /** Events with position > `after`, in position order. */
+  async read(after: number, limit: number, filter: ReadFilter = {}): Promise<LoggedEvent[]> {
+    let q = this.store
+      .db<EventsDb>()
+      .selectFrom('ev_events')
+      .selectAll()
+      .where('position', '>', after)
+      .orderBy('position')
+      .limit(limit);
+    if (filter.tenants !== undefined) {
+      if (filter.tenants.length === 0) return [];
+      q = q.where('tenant_id', 'in', filter.tenants);
+    }
+    if (filter.types !== undefined && filter.types.length > 0) q = q.where('type', 'in', filter.types);
+    if (filter.entity !== undefined) {
+      q = q.where('entity_kind', '=', filter.entity.kind).where('entity_id', '=', filter.entity.id);
+      if (filter.entity.tenantId !== undefined) q = q.where('tenant_id', '=', filter.entity.tenantId);
+    }
+    const rows = await q.execute();
+    return rows.map(rowToEvent);
+  }
+
+  /** The highest published position (0 for an empty log). */
+  async head(): Promise<number> {
+    const row = await this.store
+      .db<EventsDb>()
+      .selectFrom('ev_events')
+      .select((eb) => eb.fn.max('position').as('max'))
+      .executeTakeFirst();
+    return row?.max === null || row?.max === undefined ? 0 : Number(row.max);
+  }
+
+  /** The position just before the first event recorded at or after `ms` (for replay by time). */
+  async positionBefore(ms: number): Promise<number> {
+    const row = await this.store
+      .db<EventsDb>()
+      .selectFrom('ev_events')
+      .select((eb) => eb.fn.min('position').as('min'))
+      .where('recorded_at', '>=', ms)
+      .where('position', 'is not', null)
+      .executeTakeFirst();
+    if (row?.min === null || row?.min === undefined) return this.head();
+    return Number(row.min) - 1;
+  }
+
+  /** One event by id (published or not yet), or undefined. */
+  async get(eventId: string): Promise<LoggedEvent | undefined> {
+    const row = await this.store
+      .db<EventsDb>()
+      .selectFrom('ev_events')
+      .selectAll()
+      .where('event_id', '=', eventId)
+      .executeTakeFirst();
+    return row === undefined || row.position === null ? undefined : rowToEvent(row);
+  }
+}

@@ -1,0 +1,48 @@
+export {
+  EVENT_TYPES,
+  EVENT_TYPE_NAMES,
+  CLOUDEVENTS_TYPE_PREFIX,
+  cloudEventsType,
+  eventTypeFromCloudEvents,
+  isEventType,
+} from './event-types.ts';
+export type { EventType } from './event-types.ts';
+export { toCloudEvent, entitySubject, entityKeyString } from './envelope.ts';
+export type { CloudEvent, EntityKey, JsonObject, JsonValue, LoggedEvent, NewEvent } from './envelope.ts';
+export { eventsMigrations } from './migrations.ts';
+export { appendEvents, EventLog, EVENTS_NOTIFY_CHANNEL } from './event-log.ts';
+export type { AppendedEvent, EventLogOptions, ReadFilter } from './event-log.ts';
+export { EventDispatcher, ConsumerRunner } from './dispatcher.ts';
+export type {
+  ConsumerOptions,
+  DeliveryContext,
+  DispatcherOptions,
+  EventHandler,
+  RetryOptions,
+} from './dispatcher.ts';
+export { EventsAdmin } from './events-admin.ts';
+export type { ConsumerInfo, DeadLetter, ReplayRequest, ReplayStarted, TenantScope } from './events-admin.ts';
+export { EventMetrics } from './event-metrics.ts';
+export type { EventStore, EventTx, EventMigration, Dialect } from './store-port.ts';
+export {
+  EventInvalidError,
+  EventInvalidDef,
+  EventConsumerNotFoundError,
+  EventConsumerNotFoundDef,
+  DeadLetterNotFoundError,
+  DeadLetterNotFoundDef,
+  DeadLetterResolvedError,
+  DeadLetterResolvedDef,
+  EventHandlerFailedDef,
+  WebhookDeliveryFailedError,
+  WebhookDeliveryFailedDef,
+  WebhookEndpointNotFoundError,
+  WebhookEndpointNotFoundDef,
+  InboundHookSignatureInvalidError,
+  InboundHookSignatureInvalidDef,
+  InboundHookUnknownSystemError,
+  InboundHookUnknownSystemDef,
+  InboundHookNotCommittedError,
+  InboundHookNotCommittedDef,
+  EventLogNotReadyDef,
+} from './errors.ts';
