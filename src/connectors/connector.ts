@@ -109,7 +109,9 @@ export interface SourceRecord<P = unknown> {
   readonly stream: string;
   /** The system's id of the record, as a string (e.g. `"42"`). */
   readonly externalId: string;
-  /** When the system last changed it: ISO 8601 in UTC with milliseconds, e.g. `2026-11-27T14:43:20.000Z`. */
+  /** When the system last changed it: ISO 8601 in UTC with milliseconds or microseconds, e.g.
+   * `2026-11-27T14:43:20.000Z` (connectors keep the system's full precision, so two changes within
+   * one millisecond stay distinct). */
   readonly updatedAt: string;
   /** The system's payload (decoded, e.g. Tryton Decimals as strings; see each connector's doc). */
   readonly payload: P;

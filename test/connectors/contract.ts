@@ -56,7 +56,7 @@ export async function readAll(
   }
 }
 
-const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
+const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}(\d{3})?Z$/;
 
 export function runConnectorContract(name: string, factory: () => Promise<ContractSubject>): void {
   describe(`connector contract: ${name}`, () => {
