@@ -1,0 +1,139 @@
+// Tables of the workflow runtime (ids 0100-0199): runs, their searchable business keys, the step journal
+// and the attempt history. Times are epoch milliseconds; JSON values are stored as text on both dialects
+// so the code that reads them is one code path.
+import type { Migration } from '../store/index.ts';
+
+const runsSqlite = `
+CREATE TABLE wf_runs (
+  run_id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  workflow_name TEXT NOT NULL,
+  workflow_version INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  input TEXT,
+  output TEXT,
+  error TEXT,
+  business_keys TEXT NOT NULL,
+  owner TEXT,
+  lease_epoch INTEGER NOT NULL,
+  lease_expires_at INTEGER,
+  recovery_count INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  updated_at INTEGER NOT NULL,
+  completed_at INTEGER
+);
+CREATE INDEX wf_runs_active ON wf_runs (status, lease_expires_at);
+CREATE INDEX wf_runs_tenant_created ON wf_runs (tenant_id, created_at);
+CREATE TABLE wf_run_keys (
+  run_id TEXT NOT NULL,
+  key_name TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  key_value TEXT NOT NULL,
+  PRIMARY KEY (run_id, key_name)
+);
+CREATE INDEX wf_run_keys_lookup ON wf_run_keys (tenant_id, key_name, key_value);
+CREATE TABLE wf_steps (
+  run_id TEXT NOT NULL,
+  step_id INTEGER NOT NULL,
+  tenant_id TEXT NOT NULL,
+  step_name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  input TEXT,
+  output TEXT,
+  error TEXT,
+  key_generation INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  started_at INTEGER NOT NULL,
+  completed_at INTEGER NOT NULL,
+  PRIMARY KEY (run_id, step_id)
+);
+CREATE TABLE wf_attempts (
+  run_id TEXT NOT NULL,
+  step_id INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  tenant_id TEXT NOT NULL,
+  step_name TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  input TEXT,
+  outcome TEXT NOT NULL,
+  effect TEXT NOT NULL,
+  error_code TEXT,
+  error_message TEXT,
+  started_at INTEGER,
+  ended_at INTEGER,
+  next_retry_at INTEGER,
+  PRIMARY KEY (run_id, step_id, attempt)
+);
+`;
+
+const runsPostgres = `
+CREATE TABLE wf_runs (
+  run_id TEXT PRIMARY KEY,
+  tenant_id TEXT NOT NULL,
+  workflow_name TEXT NOT NULL,
+  workflow_version INTEGER NOT NULL,
+  status TEXT NOT NULL,
+  input TEXT,
+  output TEXT,
+  error TEXT,
+  business_keys TEXT NOT NULL,
+  owner TEXT,
+  lease_epoch INTEGER NOT NULL,
+  lease_expires_at BIGINT,
+  recovery_count INTEGER NOT NULL DEFAULT 0,
+  created_at BIGINT NOT NULL,
+  updated_at BIGINT NOT NULL,
+  completed_at BIGINT
+);
+CREATE INDEX wf_runs_active ON wf_runs (status, lease_expires_at);
+CREATE INDEX wf_runs_tenant_created ON wf_runs (tenant_id, created_at);
+CREATE TABLE wf_run_keys (
+  run_id TEXT NOT NULL,
+  key_name TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  key_value TEXT NOT NULL,
+  PRIMARY KEY (run_id, key_name)
+);
+CREATE INDEX wf_run_keys_lookup ON wf_run_keys (tenant_id, key_name, key_value);
+CREATE TABLE wf_steps (
+  run_id TEXT NOT NULL,
+  step_id INTEGER NOT NULL,
+  tenant_id TEXT NOT NULL,
+  step_name TEXT NOT NULL,
+  status TEXT NOT NULL,
+  input TEXT,
+  output TEXT,
+  error TEXT,
+  key_generation INTEGER NOT NULL,
+  attempts INTEGER NOT NULL,
+  started_at BIGINT NOT NULL,
+  completed_at BIGINT NOT NULL,
+  PRIMARY KEY (run_id, step_id)
+);
+CREATE TABLE wf_attempts (
+  run_id TEXT NOT NULL,
+  step_id INTEGER NOT NULL,
+  attempt INTEGER NOT NULL,
+  tenant_id TEXT NOT NULL,
+  step_name TEXT NOT NULL,
+  idempotency_key TEXT NOT NULL,
+  input TEXT,
+  outcome TEXT NOT NULL,
+  effect TEXT NOT NULL,
+  error_code TEXT,
+  error_message TEXT,
+  started_at BIGINT,
+  ended_at BIGINT,
+  next_retry_at BIGINT,
+  PRIMARY KEY (run_id, step_id, attempt)
+);
+`;
+
+export const workflowMigrations: Migration[] = [
+  {
+    id: '0100_workflow_runs',
+    description: 'Workflow runs, searchable business keys, step journal and attempt history',
+    sqlite: runsSqlite,
+    postgres: runsPostgres,
+  },
+];

@@ -1,0 +1,522 @@
+// One run executing in this process: the workflow context handed to workflow code, step replay from the
+// journal, the attempt loop with retries and timeouts, and the run's end. A run execution writes only
+// under its lease epoch; once it learns it lost the lease (or is cancelled) it writes nothing more.
+import { CrossdockError } from '../errors/index.ts';
+import type { Logger } from '../telemetry/index.ts';
+import {
+  WorkflowCancelledError,
+  WorkflowLeaseLostError,
+  WorkflowNondeterminismError,
+  WorkflowStepFailedError,
+  WorkflowStepTimeoutError,
+} from './errors.ts';
+import { resolveRetryPolicy, retryDelayMs, type ResolvedRetryPolicy } from './retry-policy.ts';
+import {
+  isNotApplied,
+  type StepContext,
+  type StepOptions,
+  type WorkflowContext,
+  type WorkflowDefinition,
+} from './workflow-definition.ts';
+import type { AttemptSummary, ErrorSummary, WorkflowEvents } from './workflow-events.ts';
+import type { AttemptRecord, Fence, RunRecord, StepRecord, WorkflowJournal } from './workflow-journal.ts';
+
+/** How a run execution ended, as seen by callers waiting on it in this process. */
+export type RunSettlement =
+  | { readonly kind: 'completed'; readonly output: unknown }
+  | { readonly kind: 'failed'; readonly error: ErrorSummary }
+  | { readonly kind: 'cancelled' }
+  /** This process stopped executing the run (lease lost, shutdown); its state is in the store. */
+  | { readonly kind: 'detached' };
+
+export interface RunExecutionDeps {
+  readonly journal: WorkflowJournal;
+  readonly events: WorkflowEvents;
+  readonly logger: Logger;
+  readonly now: () => number;
+  readonly random: () => number;
+}
+
+export type ResumeReason = 'fresh' | 'recovery' | 'operator' | 'pending';
+
+class StoppedSignal extends Error {
+  constructor(readonly why: 'lease-lost' | 'shutdown') {
+    super(why);
+  }
+}
+
+const EMPTY_POLICY_CACHE = new WeakMap<object, ResolvedRetryPolicy>();
+const DEFAULT_POLICY = resolveRetryPolicy(undefined);
+
+function policyOf(options: StepOptions<unknown>): ResolvedRetryPolicy {
+  if (!options.retry) return DEFAULT_POLICY;
+  let p = EMPTY_POLICY_CACHE.get(options.retry);
+  if (!p) {
+    p = resolveRetryPolicy(options.retry);
+    EMPTY_POLICY_CACHE.set(options.retry, p);
+  }
+  return p;
+}
+
+export function errorCodeOf(error: unknown): string {
+  if (error instanceof CrossdockError) return error.code;
+  if (typeof error === 'object' && error !== null) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code.length > 0) return code;
+    if (error instanceof Error) return error.name === 'Error' ? 'ERROR' : error.name;
+  }
+  return 'ERROR';
+}
+
+export function errorMessageOf(error: unknown): string {
+  return error instanceof Error ? error.message : String(error);
+}
+
+function isRetryable(error: unknown, code: string, policy: ResolvedRetryPolicy): boolean {
+  if (policy.nonRetryableCodes.includes(code)) return false;
+  if (typeof error === 'object' && error !== null && (error as { retryable?: unknown }).retryable === false) {
+    return false;
+  }
+  return true;
+}
+
+function retryAfterOf(error: unknown): number | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const v = (error as { retryAfterMs?: unknown }).retryAfterMs;
+  return typeof v === 'number' && Number.isFinite(v) && v >= 0 ? v : undefined;
+}
+
+function parseJson(text: string | null): unknown {
+  return text === null ? undefined : JSON.parse(text);
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const onAbort = () => {
+      clearTimeout(timer);
+      reject(signal.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener('abort', onAbort);
+      resolve();
+    }, ms);
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+}
+
+export function toAttemptSummary(a: AttemptRecord): AttemptSummary {
+  return {
+    attempt: a.attempt,
+    outcome: a.outcome,
+    effect: a.effect,
+    errorCode: a.errorCode,
+    errorMessage: a.errorMessage,
+    startedAt: a.startedAt,
+    endedAt: a.endedAt,
+    nextRetryAt: a.nextRetryAt,
+    idempotencyKey: a.idempotencyKey,
+  };
+}
+
+export class RunExecution {
+  readonly run: RunRecord;
+  readonly settled: Promise<RunSettlement>;
+  readonly #deps: RunExecutionDeps;
+  readonly #definition: WorkflowDefinition<unknown, unknown>;
+  readonly #fence: Fence;
+  readonly #steps: Map<number, StepRecord>;
+  readonly #attempts: Map<number, AttemptRecord[]>;
+  readonly #abort = new AbortController();
+  readonly #reason: ResumeReason;
+  readonly #startedAt: number;
+  #nextStepId = 0;
+  #fatal: WorkflowNondeterminismError | undefined;
+  #newCompletionSeen = false;
+  #resolveSettled!: (s: RunSettlement) => void;
+
+  constructor(
+    deps: RunExecutionDeps,
+    definition: WorkflowDefinition<unknown, unknown>,
+    run: RunRecord,
+    epoch: number,
+    reason: ResumeReason,
+    steps: readonly StepRecord[] = [],
+    attempts: readonly AttemptRecord[] = [],
+  ) {
+    this.#deps = deps;
+    this.#definition = definition;
+    this.run = run;
+    this.#fence = { runId: run.runId, epoch };
+    this.#reason = reason;
+    this.#startedAt = deps.now();
+    this.#steps = new Map(steps.map((s) => [s.stepId, s]));
+    this.#attempts = new Map();
+    for (const a of attempts) {
+      const list = this.#attempts.get(a.stepId) ?? [];
+      list.push(a);
+      this.#attempts.set(a.stepId, list);
+    }
+    this.settled = new Promise((resolve) => (this.#resolveSettled = resolve));
+  }
+
+  /** Cancels from this process: the next step call throws, the current attempt's signal aborts. */
+  cancel(): void {
+    if (!this.#abort.signal.aborted) this.#abort.abort(new WorkflowCancelledError(this.run.runId));
+  }
+
+  /** Stops executing without writing anything more (shutdown); the run stays in flight in the store. */
+  detach(): void {
+    if (!this.#abort.signal.aborted) this.#abort.abort(new StoppedSignal('shutdown'));
+  }
+
+  #ref() {
+    return {
+      runId: this.run.runId,
+      tenantId: this.run.tenantId,
+      workflowName: this.run.workflowName,
+      workflowVersion: this.run.workflowVersion,
+    };
+  }
+
+  /** Executes the workflow function to its end; never rejects (the outcome is in `settled`). */
+  async execute(): Promise<void> {
+    const ctx: WorkflowContext = {
+      runId: this.run.runId,
+      tenantId: this.run.tenantId,
+      workflowName: this.run.workflowName,
+      workflowVersion: this.run.workflowVersion,
+      businessKeys: this.run.businessKeys,
+      signal: this.#abort.signal,
+      step: (name, fn, options) => {
+        // Assigned synchronously at the call, so Promise.all keeps ids stable across replays.
+        const stepId = this.#nextStepId++;
+        return this.#step(
+          stepId,
+          name,
+          fn as (s: StepContext<unknown>) => Promise<unknown>,
+          options ?? {},
+        ) as never;
+      },
+    };
+    let output: unknown;
+    let failure: unknown;
+    try {
+      output = await this.#definition.run(ctx, parseJson(this.run.input));
+    } catch (error) {
+      failure = error;
+    }
+    if (this.#fatal) failure = this.#fatal;
+    if (failure === undefined) {
+      for (const [stepId, step] of this.#steps) {
+        if (stepId >= this.#nextStepId) {
+          failure = new WorkflowNondeterminismError(this.run.runId, stepId, step.stepName, null);
+          break;
+        }
+      }
+    }
+    try {
+      await this.#finish(output, failure);
+    } catch (error) {
+      this.#settleStopped(error);
+    }
+  }
+
+  async #finish(output: unknown, failure: unknown): Promise<void> {
+    const aborted = this.#abort.signal.aborted ? (this.#abort.signal.reason as unknown) : undefined;
+    if (aborted !== undefined) return this.#settleStopped(aborted);
+    if (failure instanceof WorkflowLeaseLostError || failure instanceof StoppedSignal) {
+      return this.#settleStopped(failure);
+    }
+    const now = this.#deps.now();
+    if (failure === undefined) {
+      const text = output === undefined ? null : JSON.stringify(output);
+      if (!(await this.#deps.journal.finishRun(this.#fence, 'completed', text, null, now))) {
+        return this.#settleStopped(new WorkflowLeaseLostError(this.run.runId, this.#fence.epoch));
+      }
+      this.#deps.events.emit('run:completed', { ...this.#ref(), durationMs: now - this.#startedAt });
+      return this.#resolveSettled({ kind: 'completed', output: parseJson(text) });
+    }
+    const error: ErrorSummary = { code: errorCodeOf(failure), message: errorMessageOf(failure) };
+    const stepFailure = failure instanceof WorkflowStepFailedError ? failure : undefined;
+    const recorded = {
+      ...error,
+      stepId: stepFailure?.stepId ?? null,
+      stepName: stepFailure?.stepName ?? null,
+    };
+    if (!(await this.#deps.journal.finishRun(this.#fence, 'failed', null, JSON.stringify(recorded), now))) {
+      return this.#settleStopped(new WorkflowLeaseLostError(this.run.runId, this.#fence.epoch));
+    }
+    this.#deps.events.emit('run:failed', {
+      ...this.#ref(),
+      error,
+      stepId: recorded.stepId,
+      stepName: recorded.stepName,
+      attempts: stepFailure ? (this.#attempts.get(stepFailure.stepId) ?? []).map(toAttemptSummary) : [],
+    });
+    this.#resolveSettled({ kind: 'failed', error });
+  }
+
+  #settleStopped(reason: unknown): void {
+    if (reason instanceof WorkflowCancelledError) {
+      this.#deps.events.emit('run:cancelled', this.#ref());
+      return this.#resolveSettled({ kind: 'cancelled' });
+    }
+    if (reason instanceof WorkflowLeaseLostError) this.#deps.events.emit('run:lease-lost', this.#ref());
+    else if (!(reason instanceof StoppedSignal)) {
+      this.#deps.logger.error(
+        { err: reason, runId: this.run.runId },
+        'workflow run stopped by an unexpected error',
+      );
+    }
+    this.#resolveSettled({ kind: 'detached' });
+  }
+
+  #throwIfStopped(): void {
+    if (this.#abort.signal.aborted) throw this.#abort.signal.reason as Error;
+  }
+
+  /** A journal write refused by the fence stops the whole run in this process. */
+  #onWriteError(error: unknown): never {
+    if (error instanceof WorkflowLeaseLostError && !this.#abort.signal.aborted) {
+      this.#abort.abort(error);
+    }
+    throw error;
+  }
+
+  async #step(
+    stepId: number,
+    name: string,
+    fn: (s: StepContext<unknown>) => Promise<unknown>,
+    options: StepOptions<unknown>,
+  ): Promise<unknown> {
+    this.#throwIfStopped();
+    const { journal, events, now } = this.#deps;
+    const record = this.#steps.get(stepId);
+    if (record && record.stepName !== name) {
+      this.#fatal ??= new WorkflowNondeterminismError(this.run.runId, stepId, record.stepName, name);
+      throw this.#fatal;
+    }
+    if (record?.status === 'completed') return parseJson(record.output);
+    if (record?.status === 'failed') {
+      const e = JSON.parse(record.error ?? '{}') as Partial<ErrorSummary>;
+      throw new WorkflowStepFailedError(
+        this.run.runId,
+        stepId,
+        name,
+        record.attempts,
+        e.code ?? 'ERROR',
+        e.message ?? '',
+      );
+    }
+    const policy = policyOf(options);
+    const keyGeneration = record?.keyGeneration ?? 0;
+    const edited = record?.status === 'retry' && record.input !== null && keyGeneration > 0;
+    const inputText = edited
+      ? record.input
+      : options.input === undefined
+        ? null
+        : JSON.stringify(options.input);
+    const input = edited ? parseJson(record.input) : options.input;
+    const idempotencyKey =
+      keyGeneration === 0 ? `${this.run.runId}:${stepId}` : `${this.run.runId}:${stepId}:e${keyGeneration}`;
+    const attempts = this.#attempts.get(stepId) ?? [];
+    this.#attempts.set(stepId, attempts);
+    // An operator retry gives the step a fresh budget; attempts before it stay in the history.
+    const budgetBase = record?.status === 'retry' ? record.attempts : 0;
+    let attempt = Math.max(record?.attempts ?? 0, attempts.at(-1)?.attempt ?? 0);
+    let used = attempts.filter((a) => a.attempt > budgetBase && a.outcome !== 'interrupted').length;
+    const firstStartedAt = now();
+    const base = {
+      runId: this.run.runId,
+      stepId,
+      tenantId: this.run.tenantId,
+      stepName: name,
+      idempotencyKey,
+      input: inputText,
+    };
+
+    if (this.#reason === 'recovery' && !this.#newCompletionSeen) {
+      // The dead process may have been inside this step: its effect is unknown. Steps called before any
+      // step completes in this process are exactly those that could have been in flight at the crash.
+      const marker: AttemptRecord = {
+        ...base,
+        attempt: ++attempt,
+        outcome: 'interrupted',
+        effect: 'unknown',
+        errorCode: null,
+        errorMessage: 'the process executing this step stopped before recording its end',
+        startedAt: null,
+        endedAt: firstStartedAt,
+        nextRetryAt: null,
+      };
+      await journal
+        .writeAttempt(this.#fence, marker, firstStartedAt)
+        .catch((e: unknown) => this.#onWriteError(e));
+      attempts.push(marker);
+    }
+    const scheduled = attempts.at(-1)?.nextRetryAt;
+    if (scheduled != null && scheduled > firstStartedAt)
+      await sleep(scheduled - firstStartedAt, this.#abort.signal);
+
+    for (;;) {
+      this.#throwIfStopped();
+      attempt++;
+      used++;
+      const startedAt = now();
+      const attemptAbort = new AbortController();
+      const onRunAbort = () => attemptAbort.abort(this.#abort.signal.reason);
+      this.#abort.signal.addEventListener('abort', onRunAbort, { once: true });
+      const stepCtx: StepContext<unknown> = {
+        ...base,
+        attempt,
+        signal: attemptAbort.signal,
+        input,
+      };
+      let value: unknown;
+      let failure: unknown;
+      let failed = false;
+      try {
+        value = await this.#attempt(fn, stepCtx, attemptAbort, options.timeoutMs, name);
+      } catch (error) {
+        failed = true;
+        failure = error;
+      } finally {
+        this.#abort.signal.removeEventListener('abort', onRunAbort);
+      }
+      this.#throwIfStopped();
+      const endedAt = now();
+      if (!failed) {
+        const output = value === undefined ? null : JSON.stringify(value);
+        await journal
+          .writeStep(
+            this.#fence,
+            {
+              ...base,
+              status: 'completed',
+              output,
+              error: null,
+              keyGeneration,
+              attempts: attempt,
+              startedAt: firstStartedAt,
+              completedAt: endedAt,
+            },
+            null,
+            endedAt,
+          )
+          .catch((e: unknown) => this.#onWriteError(e));
+        this.#newCompletionSeen = true;
+        events.emit('step:completed', {
+          ...this.#ref(),
+          stepId,
+          stepName: name,
+          durationMs: endedAt - firstStartedAt,
+          attempts: attempt,
+        });
+        return parseJson(output);
+      }
+      const code = errorCodeOf(failure);
+      const message = errorMessageOf(failure);
+      const outcome = failure instanceof WorkflowStepTimeoutError ? 'timeout' : 'error';
+      const effect = outcome === 'error' && isNotApplied(failure) ? 'none' : 'unknown';
+      const retryable = isRetryable(failure, code, policy);
+      const final = !retryable || used >= policy.maxAttempts;
+      const retryAfter = (options.honourRetryAfter ?? true) ? retryAfterOf(failure) : undefined;
+      const delay = final ? 0 : (retryAfter ?? retryDelayMs(policy, used, this.#deps.random));
+      const attemptRecord: AttemptRecord = {
+        ...base,
+        attempt,
+        outcome,
+        effect,
+        errorCode: code,
+        errorMessage: message,
+        startedAt,
+        endedAt,
+        nextRetryAt: final ? null : endedAt + delay,
+      };
+      if (final) {
+        await journal
+          .writeStep(
+            this.#fence,
+            {
+              ...base,
+              status: 'failed',
+              output: null,
+              error: JSON.stringify({ code, message }),
+              keyGeneration,
+              attempts: attempt,
+              startedAt: firstStartedAt,
+              completedAt: endedAt,
+            },
+            attemptRecord,
+            endedAt,
+          )
+          .catch((e: unknown) => this.#onWriteError(e));
+        attempts.push(attemptRecord);
+        events.emit('step:failed', {
+          ...this.#ref(),
+          stepId,
+          stepName: name,
+          attempts: attempt,
+          error: { code, message },
+        });
+        throw new WorkflowStepFailedError(this.run.runId, stepId, name, attempt, code, message, {
+          cause: failure,
+        });
+      }
+      await journal
+        .writeAttempt(this.#fence, attemptRecord, endedAt)
+        .catch((e: unknown) => this.#onWriteError(e));
+      attempts.push(attemptRecord);
+      events.emit('step:retry-scheduled', {
+        ...this.#ref(),
+        stepId,
+        stepName: name,
+        attempt,
+        delayMs: delay,
+        error: { code, message },
+      });
+      await sleep(delay, this.#abort.signal);
+    }
+  }
+
+  /** One attempt; settles early when the attempt is aborted (timeout, cancel, shutdown, lost lease). */
+  #attempt(
+    fn: (s: StepContext<unknown>) => Promise<unknown>,
+    stepCtx: StepContext<unknown>,
+    abort: AbortController,
+    timeoutMs: number | undefined,
+    name: string,
+  ): Promise<unknown> {
+    const running = Promise.resolve().then(() => fn(stepCtx));
+    return new Promise((resolve, reject) => {
+      const timer =
+        timeoutMs === undefined
+          ? undefined
+          : setTimeout(() => abort.abort(new WorkflowStepTimeoutError(name, timeoutMs)), timeoutMs);
+      const onAbort = () => {
+        clearTimeout(timer);
+        reject(abort.signal.reason as Error);
+      };
+      if (abort.signal.aborted) onAbort();
+      else abort.signal.addEventListener('abort', onAbort, { once: true });
+      running.then(
+        (v) => {
+          clearTimeout(timer);
+          abort.signal.removeEventListener('abort', onAbort);
+          resolve(v);
+        },
+        (e: unknown) => {
+          clearTimeout(timer);
+          abort.signal.removeEventListener('abort', onAbort);
+          // A step may throw anything; its value is passed on unchanged and classified by the caller.
+          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+          reject(e);
+        },
+      );
+    });
+  }
+}

@@ -1,0 +1,398 @@
+// The workflow runtime: registry of workflow versions, idempotent start, recovery of runs left in flight
+// by a dead process, leases with heartbeats, and waiting for results. Operator actions (retry, resume,
+// cancel) live in WorkflowAdminService, which calls back into `dispatch`/`cancelLocal` here.
+import { ulid } from 'ulid';
+import type { Store } from '../store/index.ts';
+import { silentLogger, type Logger } from '../telemetry/index.ts';
+import {
+  WorkflowCancelledError,
+  WorkflowDefinitionInvalidError,
+  WorkflowNotRegisteredError,
+  WorkflowRunConflictError,
+  WorkflowRunFailedError,
+  WorkflowRunNotFoundError,
+} from './errors.ts';
+import { RunExecution, type ResumeReason, type RunSettlement } from './run-execution.ts';
+import type { WorkflowDefinition } from './workflow-definition.ts';
+import { WorkflowEvents } from './workflow-events.ts';
+import { WorkflowJournal, type RunRecord } from './workflow-journal.ts';
+
+export interface WorkflowRuntimeOptions {
+  readonly store: Store;
+  readonly logger?: Logger;
+  /**
+   * Identity of this worker, stored as the owner of the runs it executes (default `local`). A process
+   * restarted with the same id takes its own in-flight runs back at once instead of waiting for their
+   * leases to expire; in a cluster give every process its own stable id (pod or host name).
+   */
+  readonly executorId?: string;
+  /** How long a run stays owned by a worker that stopped heartbeating, in ms (default 30000). */
+  readonly leaseMs?: number;
+  /** Heartbeat period, in ms (default leaseMs / 3). */
+  readonly heartbeatMs?: number;
+  /** How often `launch()`ed runtimes look for pending and abandoned runs, in ms (default 1000). */
+  readonly pollIntervalMs?: number;
+  /** Most runs this process resumes at once from recovery and polling (default 200). */
+  readonly maxRecoveredRuns?: number;
+  /** How often `result()` re-reads a run that executes in another process, in ms (default 200). */
+  readonly resultPollMs?: number;
+  /** Clock in epoch ms (default Date.now); tests pass their own. */
+  readonly now?: () => number;
+  /** Source of jitter in [0, 1) (default Math.random). */
+  readonly random?: () => number;
+}
+
+export interface StartOptions {
+  /** Run id; starting twice with the same id gives one run (default a new ULID). */
+  readonly runId?: string;
+  /** Tenant the run belongs to (default `default`). */
+  readonly tenantId?: string;
+  /** Searchable business keys, e.g. `{ order: 'SO-1042', case: 'RT-77' }` (default none). */
+  readonly businessKeys?: Readonly<Record<string, string>>;
+}
+
+export interface RunHandle<Out> {
+  readonly runId: string;
+  /** False when a run with this id existed already and this call attached to it. */
+  readonly created: boolean;
+  /** Waits for the run to end: its output, or WORKFLOW_RUN_FAILED / WORKFLOW_CANCELLED. */
+  result(): Promise<Out>;
+}
+
+type AnyDefinition = WorkflowDefinition<unknown, unknown>;
+
+export class WorkflowRuntime {
+  readonly events = new WorkflowEvents();
+  readonly journal: WorkflowJournal;
+  readonly executorId: string;
+  readonly #logger: Logger;
+  readonly #leaseMs: number;
+  readonly #heartbeatMs: number;
+  readonly #pollMs: number;
+  readonly #maxRecovered: number;
+  readonly #resultPollMs: number;
+  readonly #now: () => number;
+  readonly #random: () => number;
+  readonly #definitions = new Map<string, Map<number, AnyDefinition>>();
+  readonly #active = new Map<string, RunExecution>();
+  readonly #versionMissingReported = new Set<string>();
+  #timers: NodeJS.Timeout[] = [];
+  #polling: Promise<void> | undefined;
+  #launched = false;
+  #stopping = false;
+
+  constructor(options: WorkflowRuntimeOptions) {
+    this.journal = new WorkflowJournal(options.store);
+    this.executorId = options.executorId ?? 'local';
+    this.#logger = options.logger ?? silentLogger();
+    this.#leaseMs = options.leaseMs ?? 30_000;
+    this.#heartbeatMs = options.heartbeatMs ?? Math.max(1, Math.floor(this.#leaseMs / 3));
+    this.#pollMs = options.pollIntervalMs ?? 1000;
+    this.#maxRecovered = options.maxRecoveredRuns ?? 200;
+    this.#resultPollMs = options.resultPollMs ?? 200;
+    this.#now = options.now ?? Date.now;
+    this.#random = options.random ?? Math.random;
+    this.events.onListenerError = (event, error) =>
+      this.#logger.error({ err: error, event }, 'workflow event listener threw');
+  }
+
+  /** Registers a workflow version. Several versions of one name may be registered side by side. */
+  register<In, Out>(definition: WorkflowDefinition<In, Out>): this {
+    let versions = this.#definitions.get(definition.name);
+    if (!versions) {
+      versions = new Map();
+      this.#definitions.set(definition.name, versions);
+    }
+    if (versions.has(definition.version)) {
+      throw new WorkflowDefinitionInvalidError(
+        `workflow "${definition.name}" version ${definition.version} is registered twice`,
+      );
+    }
+    versions.set(definition.version, definition as unknown as AnyDefinition);
+    return this;
+  }
+
+  /** The version new runs of `name` start on: the highest registered. */
+  currentVersion(name: string): number | undefined {
+    const versions = this.#definitions.get(name);
+    return versions && versions.size > 0 ? Math.max(...versions.keys()) : undefined;
+  }
+
+  #definition(name: string, version: number): AnyDefinition | undefined {
+    return this.#definitions.get(name)?.get(version);
+  }
+
+  /**
+   * Starts a run of the workflow's current version, or attaches to the run with the same id. The run
+   * executes in this process; the returned handle waits for its result.
+   */
+  async start<In, Out>(
+    workflow: WorkflowDefinition<In, Out> | string,
+    input: In,
+    options: StartOptions = {},
+  ): Promise<RunHandle<Out>> {
+    const name = typeof workflow === 'string' ? workflow : workflow.name;
+    const version = this.currentVersion(name);
+    if (version === undefined) throw new WorkflowNotRegisteredError(name);
+    const definition = this.#definition(name, version)!;
+    const runId = options.runId ?? ulid();
+    const tenantId = options.tenantId ?? 'default';
+    const existing = this.#active.get(runId);
+    if (existing) return this.#attach(existing.run, name, tenantId);
+    const now = this.#now();
+    const run: RunRecord = {
+      runId,
+      tenantId,
+      workflowName: name,
+      workflowVersion: version,
+      status: 'running',
+      input: input === undefined ? null : JSON.stringify(input),
+      output: null,
+      error: null,
+      businessKeys: { ...(options.businessKeys ?? {}) },
+      owner: this.executorId,
+      leaseEpoch: 1,
+      leaseExpiresAt: now + this.#leaseMs,
+      recoveryCount: 0,
+      createdAt: now,
+      updatedAt: now,
+      completedAt: null,
+    };
+    const execution = this.#newExecution(definition, run, 1, 'fresh');
+    // Registered before the insert so the recovery poll never claims a run this process is starting.
+    this.#active.set(runId, execution);
+    let created: boolean;
+    try {
+      created = await this.journal.insertRun({
+        runId,
+        tenantId,
+        workflowName: name,
+        workflowVersion: version,
+        status: 'running',
+        input: run.input,
+        businessKeys: run.businessKeys,
+        owner: this.executorId,
+        leaseExpiresAt: run.leaseExpiresAt,
+        now,
+      });
+    } catch (error) {
+      this.#active.delete(runId);
+      throw error;
+    }
+    if (!created) {
+      this.#active.delete(runId);
+      const stored = await this.journal.getRun(runId);
+      if (!stored) throw new WorkflowRunNotFoundError(runId);
+      return this.#attach(stored, name, tenantId);
+    }
+    this.events.emit('run:started', {
+      runId,
+      tenantId,
+      workflowName: name,
+      workflowVersion: version,
+    });
+    this.#run(execution);
+    return { runId, created: true, result: () => this.result<Out>(runId) };
+  }
+
+  #attach<Out>(run: RunRecord, name: string, tenantId: string): RunHandle<Out> {
+    if (run.workflowName !== name || run.tenantId !== tenantId) {
+      throw new WorkflowRunConflictError(run.runId, run.workflowName);
+    }
+    return { runId: run.runId, created: false, result: () => this.result<Out>(run.runId) };
+  }
+
+  /** Waits for a run (executing here or in another process) to end. */
+  async result<Out>(runId: string): Promise<Out> {
+    for (;;) {
+      const active = this.#active.get(runId);
+      if (active) {
+        const settlement = await active.settled;
+        if (settlement.kind !== 'detached') return this.#fromSettlement<Out>(runId, settlement);
+      }
+      const run = await this.journal.getRun(runId);
+      if (!run) throw new WorkflowRunNotFoundError(runId);
+      if (run.status === 'completed')
+        return (run.output === null ? undefined : JSON.parse(run.output)) as Out;
+      if (run.status === 'failed') {
+        const e = JSON.parse(run.error ?? '{}') as { code?: string; message?: string };
+        throw new WorkflowRunFailedError(runId, e.code ?? 'ERROR', e.message ?? '');
+      }
+      if (run.status === 'cancelled') throw new WorkflowCancelledError(runId);
+      if (!this.#active.has(runId)) await new Promise((r) => setTimeout(r, this.#resultPollMs));
+    }
+  }
+
+  #fromSettlement<Out>(runId: string, s: Exclude<RunSettlement, { kind: 'detached' }>): Out {
+    if (s.kind === 'completed') return s.output as Out;
+    if (s.kind === 'cancelled') throw new WorkflowCancelledError(runId);
+    throw new WorkflowRunFailedError(runId, s.error.code, s.error.message);
+  }
+
+  #newExecution(
+    definition: AnyDefinition,
+    run: RunRecord,
+    epoch: number,
+    reason: ResumeReason,
+    loaded?: Awaited<ReturnType<WorkflowJournal['loadSteps']>>,
+  ): RunExecution {
+    return new RunExecution(
+      {
+        journal: this.journal,
+        events: this.events,
+        logger: this.#logger,
+        now: this.#now,
+        random: this.#random,
+      },
+      definition,
+      run,
+      epoch,
+      reason,
+      loaded?.steps,
+      loaded?.attempts,
+    );
+  }
+
+  #run(execution: RunExecution): void {
+    void execution.execute().finally(() => {
+      if (this.#active.get(execution.run.runId) === execution) this.#active.delete(execution.run.runId);
+    });
+  }
+
+  /**
+   * Recovers runs left in flight (by a dead process, or by this executor id before a restart) and
+   * pending runs, then keeps polling for them and heartbeating the leases of runs executing here.
+   * Resolves once the first recovery pass has claimed what it found.
+   */
+  async launch(): Promise<void> {
+    if (this.#launched) return;
+    this.#launched = true;
+    this.#stopping = false;
+    await this.recoverNow(true);
+    this.#timers.push(
+      setInterval(() => {
+        if (!this.#polling) {
+          this.#polling = this.recoverNow(false)
+            .then(() => undefined)
+            .catch((error: unknown) => this.#logger.error({ err: error }, 'workflow recovery poll failed'))
+            .finally(() => (this.#polling = undefined));
+        }
+      }, this.#pollMs),
+      setInterval(() => {
+        if (this.#active.size === 0) return;
+        this.journal
+          .heartbeat(this.executorId, this.#now() + this.#leaseMs)
+          .catch((error: unknown) => this.#logger.error({ err: error }, 'workflow lease heartbeat failed'));
+      }, this.#heartbeatMs),
+    );
+    for (const t of this.#timers) t.unref();
+  }
+
+  /** One recovery pass; returns how many runs it took. `startup` also takes this executor's own runs. */
+  async recoverNow(startup = false): Promise<number> {
+    if (this.#stopping) return 0;
+    const room = this.#maxRecovered - this.#active.size;
+    if (room <= 0) return 0;
+    const now = this.#now();
+    const candidates = await this.journal.findClaimable(this.executorId, now, room);
+    let taken = 0;
+    for (const run of candidates) {
+      if (this.#active.has(run.runId)) continue;
+      // Outside startup a run owned by this executor with a live lease is one it is finishing now.
+      if (
+        !startup &&
+        run.status === 'running' &&
+        run.owner === this.executorId &&
+        (run.leaseExpiresAt ?? 0) >= now
+      ) {
+        continue;
+      }
+      if (await this.dispatch(run, run.status === 'running' ? 'recovery' : 'pending')) taken++;
+    }
+    return taken;
+  }
+
+  /**
+   * Claims a pending or abandoned run and executes it here; false when its version is not registered
+   * in this process or another worker claimed it first.
+   */
+  async dispatch(run: RunRecord, reason: ResumeReason): Promise<boolean> {
+    if (this.#stopping || this.#active.has(run.runId)) return false;
+    const definition = this.#definition(run.workflowName, run.workflowVersion);
+    if (!definition) {
+      if (!this.#versionMissingReported.has(run.runId)) {
+        this.#versionMissingReported.add(run.runId);
+        this.#logger.warn(
+          { runId: run.runId, workflow: run.workflowName, version: run.workflowVersion },
+          'run waits for a worker that has its workflow version registered',
+        );
+        this.events.emit('run:version-missing', {
+          runId: run.runId,
+          tenantId: run.tenantId,
+          workflowName: run.workflowName,
+          workflowVersion: run.workflowVersion,
+        });
+      }
+      return false;
+    }
+    const now = this.#now();
+    const epoch = await this.journal.claim(
+      run.runId,
+      run.leaseEpoch,
+      this.executorId,
+      now + this.#leaseMs,
+      reason === 'recovery',
+      now,
+    );
+    if (epoch === null || this.#active.has(run.runId)) return false;
+    const loaded = await this.journal.loadSteps(run.runId);
+    const execution = this.#newExecution(definition, { ...run, status: 'running' }, epoch, reason, loaded);
+    this.#active.set(run.runId, execution);
+    this.events.emit('run:resumed', {
+      runId: run.runId,
+      tenantId: run.tenantId,
+      workflowName: run.workflowName,
+      workflowVersion: run.workflowVersion,
+      reason: reason === 'recovery' ? 'recovery' : reason === 'operator' ? 'operator' : 'pending',
+    });
+    this.#run(execution);
+    return true;
+  }
+
+  /** Aborts a run executing in this process after an operator cancelled it in the store. */
+  cancelLocal(runId: string): boolean {
+    const execution = this.#active.get(runId);
+    if (!execution) return false;
+    execution.cancel();
+    return true;
+  }
+
+  /** Runs executing in this process. */
+  get activeRuns(): number {
+    return this.#active.size;
+  }
+
+  /**
+   * Stops polling and heartbeats, waits up to `drainMs` (default 10000) for runs executing here, then
+   * detaches the rest: they stay in flight in the store and are recovered by the next process.
+   */
+  async shutdown(options: { drainMs?: number } = {}): Promise<void> {
+    this.#stopping = true;
+    this.#launched = false;
+    for (const t of this.#timers) clearInterval(t);
+    this.#timers = [];
+    await this.#polling;
+    const pending = [...this.#active.values()].map((e) => e.settled);
+    const drainMs = options.drainMs ?? 10_000;
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([
+      Promise.all(pending),
+      new Promise((resolve) => {
+        timer = setTimeout(resolve, drainMs);
+      }),
+    ]);
+    clearTimeout(timer);
+    for (const execution of this.#active.values()) execution.detach();
+    await Promise.all([...this.#active.values()].map((e) => e.settled));
+  }
+}
