@@ -59,7 +59,7 @@ export interface ConsumerOptions {
   readonly batchSize?: number;
   /** Events for which this returns false are consumed without calling the handler. */
   readonly filter?: (event: LoggedEvent) => boolean;
-  /** Shown in listings: `handler` (default) or `webhook`. */
+  /** Shown in listings: `handler` (default) or `webhook` (`external` for an external source). */
   readonly kind?: string;
   /**
    * `log` (default): the consumer reads the log from its position. `external`: it applies only what
@@ -830,7 +830,7 @@ export class EventDispatcher {
       .insertInto('ev_consumers')
       .values({
         name,
-        kind: options.kind ?? 'handler',
+        kind: options.source === 'external' ? 'external' : (options.kind ?? 'handler'),
         status: 'active',
         paused_reason: null,
         start_position: start,

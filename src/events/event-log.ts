@@ -5,11 +5,15 @@
 //
 // Why a publisher on PostgreSQL: sequence values are taken at insert time but transactions commit in
 // any order, so a reader taking `position > last` would skip a row that commits late. Rows are
-// therefore written without a position, with the id of their transaction; the publisher gives
-// positions, in one serialized step, only to rows whose transaction id is below the oldest
-// transaction still running (`pg_snapshot_xmin`), i.e. rows that can no longer appear late. Readers
-// only ever see published positions, which never fill in behind them. On SQLite there is one writer,
-// so insertion order is commit order and the row id is the position.
+// therefore written without a position; the publisher gives positions, in one step serialized by
+// the head row's lock, to the rows already committed (visible to it), in row-id order. A row that
+// commits later simply gets a later position at the next publication: positions never fill in
+// behind a reader. Per entity, row-id order is sequence order (a writer takes the entity's next
+// sequence only after the previous writer committed), so positions keep each entity's order. The
+// transaction id is kept with each row for diagnosis. (Filtering on `pg_snapshot_xmin` instead would
+// also be safe, but xmin is cluster-wide: one long transaction in any database would stall
+// publication.) On SQLite there is one writer, so insertion order is commit order and the row id is
+// the position.
 import { sql } from 'kysely';
 import pg from 'pg';
 import { ulid } from 'ulid';
@@ -309,10 +313,10 @@ export class EventLog {
   }
 
   /**
-   * Gives positions to committed rows that can no longer be overtaken (PostgreSQL; a no-op on
-   * SQLite). Single-flight in this process; serialized across processes by the head row's lock.
-   * `pending` is true when committed-or-running rows remain unpublished (held behind an older
-   * transaction), so the caller should try again shortly.
+   * Gives positions to committed rows (PostgreSQL; a no-op on SQLite). Single-flight in this process;
+   * serialized across processes by the head row's lock. `pending` is true when unpublished rows
+   * remain (written by transactions still running, or beyond one step's batch); the caller looks
+   * again shortly.
    */
   async publish(): Promise<{ published: number; pending: boolean }> {
     if (this.dialect !== 'postgres') return { published: 0, pending: false };
@@ -343,12 +347,6 @@ export class EventLog {
   async #publishOnce(): Promise<{ published: number; pending: boolean }> {
     return this.store.transaction(async (tx) => {
       const db = tx.db<EventsDb>();
-      // First statement of the transaction, before it has an id of its own: every transaction with
-      // an id below this one has finished, so its rows can no longer appear late.
-      const { rows: snap } = await sql<{
-        xmin: string;
-      }>`select pg_snapshot_xmin(pg_current_snapshot())::text as xmin`.execute(db);
-      const xmin = snap[0]!.xmin;
       const head = await db
         .selectFrom('ev_log_head')
         .select('position')
@@ -361,7 +359,7 @@ export class EventLog {
         from (
           select row_id, row_number() over (order by row_id) as rn
           from ev_events
-          where position is null and xid < ${xmin}::bigint
+          where position is null
           order by row_id
           limit ${PUBLISH_BATCH}
         ) s

@@ -74,7 +74,11 @@ export class EventMetrics {
           .select((eb) => eb.fn.max('position').as('max'))
           .executeTakeFirst();
         const top = Number(head?.max ?? 0);
-        const consumers = await db().selectFrom('ev_consumers').select(['name', 'position']).execute();
+        const consumers = await db()
+          .selectFrom('ev_consumers')
+          .select(['name', 'position'])
+          .where('kind', '!=', 'external')
+          .execute();
         this.reset();
         for (const c of consumers) this.set({ consumer: c.name }, Math.max(0, top - Number(c.position)));
       },

@@ -135,7 +135,7 @@ export class EventsAdmin {
       status: r.status,
       pausedReason: r.paused_reason,
       position: Number(r.position),
-      lag: Math.max(0, head - Number(r.position)),
+      lag: r.kind === 'external' ? 0 : Math.max(0, head - Number(r.position)),
       generation: r.generation,
       replay:
         r.replay_position === null || r.replay_until === null
@@ -198,6 +198,17 @@ export class EventsAdmin {
       .executeTakeFirstOrThrow();
     this.wake(name);
     return { consumer: name, generation: row.generation, from, until };
+  }
+
+  /** Forgets a consumer: its position, entity states, held events (open dead letters stay listed). */
+  async remove(name: string): Promise<void> {
+    await this.#consumer(name);
+    await this.log.store.transaction(async (tx) => {
+      const db = tx.db<EventsDb>();
+      await db.deleteFrom('ev_parked').where('consumer', '=', name).execute();
+      await db.deleteFrom('ev_consumer_entities').where('consumer', '=', name).execute();
+      await db.deleteFrom('ev_consumers').where('name', '=', name).execute();
+    });
   }
 
   async pause(name: string, reason = 'paused by an operator'): Promise<void> {
