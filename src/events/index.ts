@@ -23,6 +23,8 @@ export type {
 export { EventsAdmin } from './events-admin.ts';
 export type { ConsumerInfo, DeadLetter, ReplayRequest, ReplayStarted, TenantScope } from './events-admin.ts';
 export { EventMetrics } from './event-metrics.ts';
+export { WebhookService } from './webhooks.ts';
+export type { WebhookEndpoint, CreateWebhookEndpoint, WebhookOptions } from './webhooks.ts';
 export { enforceRetention } from './retention.ts';
 export type { RetentionPolicy, RetentionResult, LaggingConsumer } from './retention.ts';
 export type { EventStore, EventTx, EventMigration, Dialect } from './store-port.ts';
