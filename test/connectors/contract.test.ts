@@ -11,6 +11,7 @@ runConnectorContract('in-memory fake', () => {
   return Promise.resolve({
     connector: memoryConnector(system),
     broken: memoryConnector(system, { reachable: false }),
+    secrets: [],
     produce: (stream: string) =>
       Promise.resolve(stream === 'item' ? [system.upsert(), system.upsert(), system.upsert('1')] : []),
     command: () => ({ type: 'note.add', idempotencyKey: randomUUID(), args: { text: 'hello' } }),

@@ -156,7 +156,20 @@ export class TrytonRpc {
       [this.user, { password: this.password }, this.language],
       undefined,
       { idempotent: true, priority: 'high' },
-    );
+    ).catch((error: unknown) => {
+      // Tryton answers a refused login with an HTML 401 page: say it plainly instead.
+      if (error instanceof ConnectorAuthFailedError && error.context.httpStatus !== undefined) {
+        throw new ConnectorAuthFailedError(
+          {
+            system: 'tryton',
+            httpStatus: error.context.httpStatus as number,
+            detail: `login refused for user ${this.user}`,
+          },
+          { cause: error },
+        );
+      }
+      throw error;
+    });
     if (!Array.isArray(result) || typeof result[0] !== 'number' || typeof result[1] !== 'string') {
       throw new ConnectorAuthFailedError({ system: 'tryton', detail: `login refused for user ${this.user}` });
     }
