@@ -1,13 +1,17 @@
-// Refreshes the committed schema dumps (src/store/schema/sqlite.sql and postgres.sql) from every part's
-// migrations: `node bin/run-ts.js scripts/dump-schema.ts` (needs PostgreSQL at CROSSDOCK_TEST_PG_URL or
-// 127.0.0.1:5432). test/store/schema-dump.test.ts fails while a dump is stale.
+// Refreshes the committed schema artifacts: the database schema dumps (src/store/schema/sqlite.sql and
+// postgres.sql) from every part's migrations, and the entity JSON Schema snapshots
+// (src/domain/schema-snapshots.json). Run `node bin/run-ts.js scripts/dump-schema.ts` (needs PostgreSQL
+// at CROSSDOCK_TEST_PG_URL or 127.0.0.1:5432). test/store/schema-dump.test.ts and
+// test/domain/schema-versions.test.ts fail while they are stale.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
+import * as prettier from 'prettier';
 import { openStore, type Migration, type Store } from '../src/store/index.ts';
 import { dumpSchema } from '../src/store/schema-dump.ts';
+import { SCHEMA_SNAPSHOT_FILE, writeSchemaSnapshots } from '../src/domain/schema-snapshots.ts';
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const SCHEMA_DIR = path.join(root, 'src', 'store', 'schema');
@@ -98,6 +102,15 @@ async function main(): Promise<void> {
     fs.writeFileSync(schemaFile(dialect), text);
     console.log(`wrote ${path.relative(root, schemaFile(dialect))} (${migrations.length} migrations)`);
   }
+  writeSchemaSnapshots();
+  // Formatted like every other committed file, so `prettier --check` stays green.
+  const options = (await prettier.resolveConfig(SCHEMA_SNAPSHOT_FILE)) ?? {};
+  const json = fs.readFileSync(SCHEMA_SNAPSHOT_FILE, 'utf8');
+  fs.writeFileSync(
+    SCHEMA_SNAPSHOT_FILE,
+    await prettier.format(json, { ...options, filepath: SCHEMA_SNAPSHOT_FILE }),
+  );
+  console.log(`wrote ${path.relative(root, SCHEMA_SNAPSHOT_FILE)}`);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(path.resolve(process.argv[1])).href) {

@@ -43,17 +43,23 @@ export interface PostgresPoolOptions {
   readonly statementTimeoutMs?: number;
 }
 
-export function createPgPool(options: PostgresPoolOptions): pg.Pool {
+/**
+ * `onIdleError` receives errors of idle pooled connections (server restarted, connection killed); pg
+ * emits them as an 'error' event that would otherwise crash the process. The pool replaces the client.
+ */
+export function createPgPool(options: PostgresPoolOptions, onIdleError: (error: Error) => void): pg.Pool {
   const settings = ['-c synchronous_commit=on'];
   if (options.statementTimeoutMs !== undefined && options.statementTimeoutMs > 0) {
     settings.push(`-c statement_timeout=${Math.floor(options.statementTimeoutMs)}`);
   }
-  return new pg.Pool({
+  const pool = new pg.Pool({
     connectionString: options.url,
     max: options.poolSize ?? 20,
     options: settings.join(' '),
     types: storeTypes,
   });
+  pool.on('error', onIdleError);
+  return pool;
 }
 
 /** Kysely's PostgreSQL driver with a hook run before any connection is handed out. */

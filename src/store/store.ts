@@ -780,7 +780,10 @@ export async function openStore(config: StoreConfig, deps: StoreDeps = {}): Prom
     backend = new SqliteBackend(new Kysely({ dialect }), dialect.driver.connection);
   } else {
     const options = config.postgres;
-    const pool = createPgPool(options);
+    const logger = deps.logger ?? silentLogger();
+    const pool = createPgPool(options, (error) =>
+      logger.warn({ err: error }, 'idle PostgreSQL connection failed; the pool will open a new one'),
+    );
     const kysely = new Kysely({ dialect: new PostgresStoreDialect(pool, beforeAcquire) });
     // Fail at open, not at first use, when the server is unreachable.
     await kysely.executeQuery(CompiledQuery.raw('select 1', []));
