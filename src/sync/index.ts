@@ -1,0 +1,54 @@
+// Sync engine: capture (poll and webhook) into canonical state, identities and links, field ownership,
+// echo suppression, the effect ledger with check-before-retry, desired state with coalesced writes.
+export { syncMigrations } from './migrations.ts';
+export { CaptureEngine, MapperRegistry } from './capture-engine.ts';
+export type {
+  CapturedChange,
+  CaptureEngineOptions,
+  ChangeSink,
+  IngestOptions,
+  IngestResult,
+  PollOptions,
+  PollResult,
+} from './capture-engine.ts';
+export type { MappedLink, MappedRecord, MappingContext, RecordMapper } from './mapping.ts';
+export {
+  correlationGraph,
+  findCanonicalId,
+  findExternalId,
+  linkEntities,
+  registerIdentity,
+  resolveIdentity,
+} from './identity.ts';
+export type { CorrelationGraph, EntityRef, ExternalRef, LinkEdge } from './identity.ts';
+export { normalizeSourceTime } from './source-time.ts';
+export { normalizeValue } from './normalize-value.ts';
+export { EchoMemory, DEFAULT_MAX_CAUSATION_DEPTH, listDeadLetters, writeDeadLetter } from './echo-memory.ts';
+export type { ChangeClass, DeadLetterRow, EchoMemoryOptions } from './echo-memory.ts';
+export { FieldOwnership, DEFAULT_OWNERSHIP, listViolations } from './field-ownership.ts';
+export type {
+  EntityOwnership,
+  FieldOwnershipOptions,
+  OwnershipCheck,
+  OwnershipConfig,
+  OwnershipViolation,
+  ViolationRow,
+} from './field-ownership.ts';
+export { SyncEvents } from './sync-events.ts';
+export type { SyncEventMap, SyncEventName, SyncListener } from './sync-events.ts';
+export {
+  SyncTimestampInvalidError,
+  SyncTimestampInvalidDef,
+  SyncMapperMissingError,
+  SyncMapperMissingDef,
+  SyncMappingFailedError,
+  SyncMappingFailedDef,
+  SyncMappingInvalidError,
+  SyncMappingInvalidDef,
+  SyncEffectUnverifiableError,
+  SyncEffectUnverifiableDef,
+  SyncEffectConflictError,
+  SyncEffectConflictDef,
+  SyncCausationDepthExceededError,
+  SyncCausationDepthExceededDef,
+} from './errors.ts';
