@@ -195,8 +195,10 @@ export class SandboxServer {
 
     this.app.setErrorHandler(
       (error: { statusCode?: number; code?: string; message: string }, _request, reply) => {
+        if (error instanceof SandboxFaultsInvalidError)
+          return this.fail(reply, 400, 'INVALID_FAULTS', error.message);
         const status = error.statusCode !== undefined && error.statusCode >= 400 ? error.statusCode : 500;
-        const code = error instanceof SandboxFaultsInvalidError ? 'INVALID_FAULTS' : (error.code ?? 'ERROR');
+        const code = error.code ?? 'ERROR';
         return this.fail(reply, status, code, error.message);
       },
     );
