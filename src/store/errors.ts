@@ -146,6 +146,30 @@ export class VersionConflictError extends CrossdockError {
   }
 }
 
+export const ExternalRefConflictDef = defineError({
+  code: 'EXTERNAL_REF_CONFLICT',
+  status: 409,
+  retryable: false,
+  title: 'External reference belongs to another entity',
+  description:
+    'The entity names an external reference `{system, id}` that is already attached to a different entity of the same kind and tenant. One record in another system maps to exactly one canonical entity: merge the two entities or fix the identity mapping.',
+});
+export class ExternalRefConflictError extends CrossdockError {
+  constructor(
+    readonly kind: string,
+    readonly system: string,
+    readonly externalId: string,
+    readonly entityId: string,
+    readonly ownerId: string,
+  ) {
+    super(
+      ExternalRefConflictDef,
+      `${kind} ${system}:${externalId} already belongs to ${ownerId}, not ${entityId}`,
+      { kind, system, externalId, entityId, ownerId },
+    );
+  }
+}
+
 function messageOf(e: unknown): string {
   return e instanceof Error ? e.message : String(e);
 }

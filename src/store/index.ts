@@ -13,6 +13,16 @@ export type {
 } from './store.ts';
 export type { Migration, MigrateResult } from './migration.ts';
 export { storeMigrations } from './store-migrations.ts';
+export { createEntityStore } from './entity-store.ts';
+export type {
+  EntityStore,
+  WriteOptions,
+  ReadOptions,
+  LinkedEntity,
+  LinkedOptions,
+  ListOptions,
+} from './entity-store.ts';
+export { dumpSchema } from './schema-dump.ts';
 export { assertNotInTransaction, isInTransaction } from './tx-context.ts';
 export {
   isUniqueViolation,
@@ -32,4 +42,6 @@ export {
   MigrationFailedDef,
   VersionConflictError,
   VersionConflictDef,
+  ExternalRefConflictError,
+  ExternalRefConflictDef,
 } from './errors.ts';
