@@ -397,7 +397,7 @@ CREATE UNIQUE INDEX sync_written_pkey ON public.sync_written USING btree (tenant
 CREATE UNIQUE INDEX wf_attempts_pkey ON public.wf_attempts USING btree (run_id, step_id, attempt);
 CREATE INDEX wf_run_keys_lookup ON public.wf_run_keys USING btree (tenant_id, key_name, key_value);
 CREATE UNIQUE INDEX wf_run_keys_pkey ON public.wf_run_keys USING btree (run_id, key_name);
-CREATE INDEX wf_runs_active ON public.wf_runs USING btree (status, lease_expires_at);
+CREATE INDEX wf_runs_active ON public.wf_runs USING btree (status) WHERE (status = ANY (ARRAY['pending'::text, 'running'::text]));
 CREATE UNIQUE INDEX wf_runs_pkey ON public.wf_runs USING btree (run_id);
 CREATE INDEX wf_runs_tenant_created ON public.wf_runs USING btree (tenant_id, created_at);
 CREATE UNIQUE INDEX wf_steps_pkey ON public.wf_steps USING btree (run_id, step_id);
