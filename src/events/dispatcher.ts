@@ -724,23 +724,34 @@ export class ConsumerRunner {
     const upserts = [...step.parked.values()].filter((p) => !p.gone && p.dirty);
     await d.store.transaction(async (tx: EventTx) => {
       const db = tx.db<EventsDb>();
+      // Only what this step owns is written: an operator may pause, resume or start a replay while
+      // the step runs, and those columns must survive its commit.
       const fenced = await db
         .updateTable('ev_consumers')
         .set({
           position,
-          replay_position: replayDone ? null : replayPosition,
-          replay_until: replayDone || replayPosition === null ? null : step.row.replay_until,
-          replay_filter: replayDone || replayPosition === null ? null : step.row.replay_filter,
           consecutive_failures: failures,
           retry_at: retryAt,
-          status,
-          paused_reason: pausedReason,
+          ...(status === 'paused' ? { status, paused_reason: pausedReason } : {}),
           updated_at: step.now,
         })
         .where('name', '=', name)
         .where('owner', '=', d.owner)
         .executeTakeFirst();
       if (Number(fenced.numUpdatedRows) !== 1) throw new LeaseLostError(name);
+      if (replayPosition !== null) {
+        // Progress of the replay this step worked on; discarded if a new replay replaced it meanwhile.
+        await db
+          .updateTable('ev_consumers')
+          .set(
+            replayDone
+              ? { replay_position: null, replay_until: null, replay_filter: null }
+              : { replay_position: replayPosition },
+          )
+          .where('name', '=', name)
+          .where('generation', '=', step.row.generation)
+          .execute();
+      }
       for (let i = 0; i < entityRows.length; i += 200) {
         await db
           .insertInto('ev_consumer_entities')

@@ -22,6 +22,7 @@ import { silentLogger } from '../telemetry/index.ts';
 import { entitySubject, type JsonObject, type LoggedEvent, type NewEvent } from './envelope.ts';
 import { EventInvalidError } from './errors.ts';
 import { EVENT_TYPES, isEventType, type EventType } from './event-types.ts';
+import type { EventMetrics } from './event-metrics.ts';
 import type { Dialect, EventStore, EventTx } from './store-port.ts';
 import type { EvEventsTable, EventsDb } from './tables.ts';
 
@@ -47,8 +48,8 @@ export interface AppendedEvent {
 /** Every open EventLog in this process: an append committed through any transaction wakes them. */
 const openLogs = new Set<EventLog>();
 
-function wakeOpenLogs(count: number): void {
-  for (const log of openLogs) log.notifyCommitted(count);
+function announceCommitted(appended: readonly AppendedEvent[]): void {
+  for (const log of openLogs) log.committed(appended);
 }
 
 function validate(event: NewEvent): { kind: string } {
@@ -181,7 +182,7 @@ export async function appendEvents(tx: EventTx, events: readonly NewEvent[]): Pr
   // Other processes: PostgreSQL delivers the notification only when (and if) this transaction commits.
   if (dialect === 'postgres') await sql`select pg_notify(${EVENTS_NOTIFY_CHANNEL}, '')`.execute(db);
   // This process: wake dispatchers once the caller's transaction has committed.
-  tx.afterCommit(() => wakeOpenLogs(events.length));
+  tx.afterCommit(() => announceCommitted(out));
   return out;
 }
 
@@ -217,6 +218,8 @@ export function rowToEvent(row: EvEventsTable): LoggedEvent {
 export interface EventLogOptions {
   readonly store: EventStore;
   readonly logger?: Logger;
+  /** Counts appends committed in this process (`crossdock_events_appended_total`). */
+  readonly metrics?: EventMetrics;
   /**
    * PostgreSQL URL for a LISTEN connection, so appends committed by other processes wake this one at
    * once (default: none; they are then found by the dispatcher's safety poll).
@@ -231,6 +234,7 @@ export class EventLog {
   readonly dialect: Dialect;
   readonly #logger: Logger;
   readonly #listenUrl: string | undefined;
+  readonly #metrics: EventMetrics | undefined;
   readonly #listeners = new Set<AppendListener>();
   #listenClient: pg.Client | undefined;
   #listenTimer: NodeJS.Timeout | undefined;
@@ -243,12 +247,19 @@ export class EventLog {
     this.dialect = options.store.dialect;
     this.#logger = options.logger ?? silentLogger();
     this.#listenUrl = options.listenUrl;
+    this.#metrics = options.metrics;
     openLogs.add(this);
   }
 
   /** Appends events on their own, through the store's group commit, and wakes dispatchers. */
   async append(events: readonly NewEvent[]): Promise<AppendedEvent[]> {
     return this.store.durable((tx) => appendEvents(tx, events));
+  }
+
+  /** Counts events committed by this process (any transaction) and wakes listeners. */
+  committed(appended: readonly AppendedEvent[]): void {
+    if (this.#metrics !== undefined) for (const e of appended) this.#metrics.appended.inc({ type: e.type });
+    this.notifyCommitted(appended.length);
   }
 
   /** Tells in-process listeners that events were committed (call after a commit holding appends). */

@@ -24,6 +24,19 @@ export { EventsAdmin } from './events-admin.ts';
 export type { ConsumerInfo, DeadLetter, ReplayRequest, ReplayStarted, TenantScope } from './events-admin.ts';
 export { EventMetrics } from './event-metrics.ts';
 export { WebhookService } from './webhooks.ts';
+export { EventService } from './event-service.ts';
+export type { EventServiceOptions } from './event-service.ts';
+export { eventsAdminRoutes } from './events-admin-routes.ts';
+export type { EventsAdminRoutesOptions } from './events-admin-routes.ts';
+export { eventStreamRoutes } from './event-stream-routes.ts';
+export type { EventStreamRoutesOptions } from './event-stream-routes.ts';
+export { inboundHookRoutes } from './inbound-hook-routes.ts';
+export type {
+  InboundHookRoutesOptions,
+  InboundHookSystem,
+  InboundHookRequest,
+  InboundHeaders,
+} from './inbound-hook-routes.ts';
 export type { WebhookEndpoint, CreateWebhookEndpoint, WebhookOptions } from './webhooks.ts';
 export { enforceRetention } from './retention.ts';
 export type { RetentionPolicy, RetentionResult, LaggingConsumer } from './retention.ts';
