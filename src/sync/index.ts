@@ -34,6 +34,17 @@ export type {
   OwnershipViolation,
   ViolationRow,
 } from './field-ownership.ts';
+export { EffectLedger, EFFECT_STATUSES, effectIdempotencyKey } from './effect-ledger.ts';
+export type {
+  EffectLedgerOptions,
+  EffectRecord,
+  EffectRequest,
+  EffectResult,
+  EffectStatus,
+  PerformOptions,
+} from './effect-ledger.ts';
+export { CRASH_POINTS, crashPoint } from './crash-points.ts';
+export type { CrashPoint } from './crash-points.ts';
 export { SyncEvents } from './sync-events.ts';
 export type { SyncEventMap, SyncEventName, SyncListener } from './sync-events.ts';
 export {
