@@ -57,8 +57,17 @@ export interface WebhookFaults {
   readonly reorderRate?: number;
 }
 
+export interface FailNextFault {
+  /** How many of the next API requests fail. */
+  readonly count: number;
+  /** `reset` destroys the connection before anything is applied; a number answers that status (default `reset`). */
+  readonly mode?: 'reset' | number;
+}
+
 export interface FaultConfig {
   readonly latency?: LatencyFault;
+  /** The next requests fail, deterministically, before doing anything (for tests). */
+  readonly failNext?: FailNextFault;
   /** Fraction of API requests answered with a 5xx before doing anything (default 0). */
   readonly errorRate?: number;
   readonly outages?: readonly OutageWindow[];
@@ -82,6 +91,7 @@ export type RequestVerdict =
   | { readonly kind: 'pass'; readonly delayMs: number }
   | { readonly kind: 'error'; readonly status: number; readonly delayMs: number }
   | { readonly kind: 'outage'; readonly mode: 'reset' | '503'; readonly retryAfterSeconds: number }
+  | { readonly kind: 'reset' }
   | { readonly kind: 'rate-limited'; readonly retryAfterSeconds: number; readonly delayMs: number };
 
 interface ActiveWindow<T> {
@@ -101,6 +111,7 @@ export class FaultInjector {
   private outages: ActiveWindow<OutageWindow>[] = [];
   private storms: ActiveWindow<RateLimitStorm>[] = [];
   private timedOutLeft = Infinity;
+  private failNextLeft = 0;
   private timers: NodeJS.Timeout[] = [];
   private listener: OutageListener | undefined;
   private rng: Rng;
@@ -126,6 +137,7 @@ export class FaultInjector {
     this.outages = (config.outages ?? []).map((spec) => this.window(spec));
     this.storms = (config.rateLimitStorms ?? []).map((spec) => this.window(spec));
     this.timedOutLeft = config.appliedButTimedOut?.count ?? Infinity;
+    this.failNextLeft = config.failNext?.count ?? 0;
     this.schedule();
   }
 
@@ -159,6 +171,14 @@ export class FaultInjector {
         mode: mode === '503' ? '503' : 'reset',
         retryAfterSeconds: Math.max(1, Math.ceil((outage.endMs - Date.now()) / 1000)),
       };
+    }
+    if (this.failNextLeft > 0) {
+      this.failNextLeft--;
+      this.stats.errors++;
+      const mode = this.config.failNext?.mode ?? 'reset';
+      if (mode === 'reset') return { kind: 'reset' };
+      if (mode === 429) return { kind: 'rate-limited', retryAfterSeconds: 1, delayMs: 0 };
+      return { kind: 'error', status: mode, delayMs: 0 };
     }
     const delayMs = this.delay();
     const storm = this.currentStorm();
@@ -276,6 +296,18 @@ export function validateFaults(config: FaultConfig): void {
     if (v !== undefined && !(v >= 0)) throw new SandboxFaultsInvalidError(key, `must be >= 0, got ${v}`);
   };
   rate('errorRate', config.errorRate);
+  nonNegative('failNext.count', config.failNext?.count);
+  const failMode = config.failNext?.mode;
+  if (
+    failMode !== undefined &&
+    failMode !== 'reset' &&
+    !(Number.isInteger(failMode) && failMode >= 400 && failMode <= 599)
+  ) {
+    throw new SandboxFaultsInvalidError(
+      'failNext.mode',
+      `must be 'reset' or an HTTP status from 400 to 599, got ${String(failMode)}`,
+    );
+  }
   nonNegative('latency.fixedMs', config.latency?.fixedMs);
   nonNegative('latency.jitterMs', config.latency?.jitterMs);
   config.outages?.forEach((w, i) => {

@@ -27,6 +27,7 @@ export { FaultInjector, validateFaults } from './faults.ts';
 export type {
   FaultConfig,
   FaultStats,
+  FailNextFault,
   LatencyFault,
   OutageWindow,
   RateLimitStorm,

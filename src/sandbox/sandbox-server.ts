@@ -151,6 +151,11 @@ export class SandboxServer {
       const admin = request.url.startsWith('/_sandbox/');
       if (!admin) {
         const verdict = this.faults.onRequest();
+        if (verdict.kind === 'reset') {
+          reply.hijack();
+          request.raw.socket.destroy();
+          return;
+        }
         if (verdict.kind === 'outage') {
           if (verdict.mode === 'reset') {
             reply.hijack();

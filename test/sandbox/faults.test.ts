@@ -114,6 +114,24 @@ describe('sandbox fault injection', () => {
     expect(() => new FaultInjector({ latency: { fixedMs: -1 } })).toThrow(SandboxFaultsInvalidError);
   });
 
+  it('fails exactly the next requests before applying them (failNext)', async () => {
+    erp = await startErp({ faults: { failNext: { count: 2, mode: 'reset' } } });
+    const post = () =>
+      fetchError(`${erp!.url}/api/v1/items`, {
+        method: 'POST',
+        headers: { ...KEY, 'content-type': 'application/json' },
+        body: JSON.stringify(ITEM),
+      });
+    expect(await post()).toBeDefined();
+    expect(await post()).toBeDefined();
+    expect(erp.state.items.size).toBe(0);
+    expect(await post()).toBeUndefined();
+    expect(erp.state.items.size).toBe(1);
+    erp.faults.set({ failNext: { count: 1, mode: 503 } });
+    expect((await call(`${erp.url}/api/v1/items`, { headers: KEY })).status).toBe(503);
+    expect((await call(`${erp.url}/api/v1/items`, { headers: KEY })).status).toBe(200);
+  });
+
   it('injects the same faults for the same seed', () => {
     const verdicts = (seed: number) => {
       const injector = new FaultInjector({ errorRate: 0.3, latency: { jitterMs: 10 } }, seed);

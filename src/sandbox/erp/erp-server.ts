@@ -208,6 +208,12 @@ export class SandboxErp {
     return this.server.stop();
   }
 
+  /** The answer stored for a write with this Idempotency-Key, if one was made (any route). */
+  idempotentAnswer(key: string): unknown {
+    for (const [scoped, stored] of this.idempotency) if (scoped.endsWith(` ${key}`)) return stored.body;
+    return undefined;
+  }
+
   private describe(): Record<string, number> {
     const s = this.state;
     return {
