@@ -36,6 +36,9 @@ export const IDEMPOTENCY_MODES = {
   /** The system has no keys: a marker derived from the key is written into the record, and
    * `findEffect` looks for it before a retry (check-before-retry). */
   marker: 'marker',
+  /** Applying it twice has the effect of applying it once (setting fields to given values), so a
+   * retry is always safe; `replayed` says whether the system already had those values. */
+  natural: 'natural',
 } as const;
 export type IdempotencyMode = (typeof IDEMPOTENCY_MODES)[keyof typeof IDEMPOTENCY_MODES];
 

@@ -84,7 +84,7 @@ export function runConnectorContract(name: string, factory: () => Promise<Contra
       expect(d.commands.length).toBeGreaterThan(0);
       for (const c of d.commands) {
         expect(c.argsSchema.type).toBe('object');
-        expect(['native', 'marker']).toContain(c.idempotency);
+        expect(['native', 'marker', 'natural']).toContain(c.idempotency);
         // A connector without native keys must be able to check before a retry.
         if (c.idempotency === 'marker') expect(typeof subject.connector.findEffect).toBe('function');
       }

@@ -80,8 +80,10 @@ export interface HttpRequest {
   readonly method: HttpMethod;
   /** Path relative to `baseUrl` (a leading `/` is relative to the base path too). */
   readonly path: string;
-  /** Query parameters; `undefined` values are left out. */
-  readonly query?: Readonly<Record<string, string | number | boolean | undefined>>;
+  /** Query parameters; `undefined` values are left out, arrays repeat the parameter. */
+  readonly query?: Readonly<
+    Record<string, string | number | boolean | readonly (string | number)[] | undefined>
+  >;
   readonly headers?: Readonly<Record<string, string>>;
   /** Body sent as JSON (sets `Content-Type: application/json`). */
   readonly json?: unknown;
@@ -343,7 +345,9 @@ export class HttpClient {
   private async exchange(request: HttpRequest, operation: string, attempt: number): Promise<HttpResponse> {
     const url = this.url(request.path);
     for (const [key, value] of Object.entries(request.query ?? {})) {
-      if (value !== undefined) url.searchParams.set(key, String(value));
+      if (Array.isArray(value))
+        for (const v of value as (string | number)[]) url.searchParams.append(key, String(v));
+      else if (value !== undefined) url.searchParams.set(key, String(value));
     }
     const trace = childTraceContext(currentTraceContext() ?? newTraceContext());
     const headers: Record<string, string> = {
