@@ -194,5 +194,10 @@ export function openSqliteDatabase(path: string): Database.Database {
   db.pragma('synchronous = FULL');
   db.pragma('busy_timeout = 5000');
   db.pragma('foreign_keys = ON');
+  // A 64 MiB page cache and memory-mapped reads: the defaults (2 MiB, no mmap) make a store of a few
+  // hundred MB read from the OS on most lookups.
+  db.pragma('cache_size = -65536');
+  db.pragma('mmap_size = 268435456');
+  db.pragma('temp_store = MEMORY');
   return db;
 }

@@ -22,7 +22,7 @@ create table ent_entities (
   updated_at text not null,
   last_changed_by text not null,
   primary key (tenant_id, id)
-) without rowid;
+);
 create index ent_entities_kind on ent_entities (tenant_id, kind, id);
 create table ent_external_refs (
   tenant_id text not null,

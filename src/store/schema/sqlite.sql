@@ -11,7 +11,7 @@ CREATE TABLE ent_entities (
   updated_at text not null,
   last_changed_by text not null,
   primary key (tenant_id, id)
-) without rowid;
+);
 
 CREATE INDEX ent_entities_kind on ent_entities (tenant_id, kind, id);
 
