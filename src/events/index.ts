@@ -63,3 +63,7 @@ export {
   InboundHookNotCommittedDef,
   EventLogNotReadyDef,
 } from './errors.ts';
+export { registerEventsCommands, formatDeadLetter } from './cli.ts';
+export type { EventsCommandsContext } from './cli.ts';
+export { HttpEventsClient, localEventsApi } from './events-admin-api.ts';
+export type { EventsAdminApi, HttpEventsClientOptions, TailQuery } from './events-admin-api.ts';
