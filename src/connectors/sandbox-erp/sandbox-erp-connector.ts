@@ -23,7 +23,6 @@ import type {
   WriteOutcome,
 } from '../connector.ts';
 import {
-  ConnectorAuthFailedError,
   ConnectorConfigInvalidError,
   ConnectorError,
   ConnectorUnknownCommandError,
@@ -33,27 +32,41 @@ import {
 } from '../errors.ts';
 import { CrossdockError } from '../../errors/index.ts';
 import { HttpClient, TokenBucketRateBudget } from '../http/index.ts';
-import { cursorQuery, isoMillis, nextCursor, readUpdatedSinceCursor, type PagedAnswer } from './updated-since-cursor.ts';
+import {
+  cursorQuery,
+  isoMillis,
+  nextCursor,
+  readUpdatedSinceCursor,
+  type PagedAnswer,
+} from './updated-since-cursor.ts';
 
 const SYSTEM = 'sandbox-erp';
 
 export const SandboxErpConfigSchema = Type.Object(
   {
     url: Type.String({ description: 'Base URL of the sandbox ERP, e.g. `http://127.0.0.1:7401`.' }),
-    pageSize: Type.Optional(Type.Integer({ minimum: 1, maximum: 1000, description: 'Records per read (default 100).' })),
+    pageSize: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 1000, description: 'Records per read (default 100).' }),
+    ),
     overlapMs: Type.Optional(
       Type.Integer({
         minimum: 0,
-        description: 'How far before the newest seen timestamp a caught-up read restarts, in ms (default 2000; the ERP stamps to the second).',
+        description:
+          'How far before the newest seen timestamp a caught-up read restarts, in ms (default 2000; the ERP stamps to the second).',
       }),
     ),
-    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, description: 'Per-request timeout in ms (default 10000).' })),
-    ratePerSecond: Type.Optional(Type.Number({ exclusiveMinimum: 0, description: 'Requests per second (default 50).' })),
+    timeoutMs: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Per-request timeout in ms (default 10000).' }),
+    ),
+    ratePerSecond: Type.Optional(
+      Type.Number({ exclusiveMinimum: 0, description: 'Requests per second (default 50).' }),
+    ),
     maxInFlight: Type.Optional(Type.Integer({ minimum: 1, description: 'Concurrent requests (default 8).' })),
     writeAttempts: Type.Optional(
       Type.Integer({
         minimum: 1,
-        description: 'Attempts per write, the first included (default 3); safe to retry because every write carries its Idempotency-Key.',
+        description:
+          'Attempts per write, the first included (default 3); safe to retry because every write carries its Idempotency-Key.',
       }),
     ),
   },
@@ -84,12 +97,18 @@ const Address = Type.Object({
   postal_code: Type.String(),
   country: Type.String({ minLength: 2, maxLength: 2 }),
 });
-export const OrderHoldArgs = Type.Object({ order_id: Type.String(), note: Type.Optional(Type.String()) }, { additionalProperties: false });
+export const OrderHoldArgs = Type.Object(
+  { order_id: Type.String(), note: Type.Optional(Type.String()) },
+  { additionalProperties: false },
+);
 export const OrderReleaseArgs = Type.Object(
   { order_id: Type.String(), released_by: Type.Optional(Type.String()), note: Type.Optional(Type.String()) },
   { additionalProperties: false },
 );
-export const OrderCancelArgs = Type.Object({ order_id: Type.String(), reason: Type.String({ minLength: 1 }) }, { additionalProperties: false });
+export const OrderCancelArgs = Type.Object(
+  { order_id: Type.String(), reason: Type.String({ minLength: 1 }) },
+  { additionalProperties: false },
+);
 export const OrderChangeArgs = Type.Object(
   {
     order_id: Type.String(),
@@ -97,7 +116,11 @@ export const OrderChangeArgs = Type.Object(
     ship_to: Type.Optional(Address),
     lines: Type.Optional(
       Type.Array(
-        Type.Object({ line_no: Type.Optional(Type.Integer()), item_id: Type.String(), qty: Type.Number({ exclusiveMinimum: 0 }) }),
+        Type.Object({
+          line_no: Type.Optional(Type.Integer()),
+          item_id: Type.String(),
+          qty: Type.Number({ exclusiveMinimum: 0 }),
+        }),
         { minItems: 1 },
       ),
     ),
@@ -107,7 +130,9 @@ export const OrderChangeArgs = Type.Object(
 export const ReturnCreateArgs = Type.Object(
   {
     order_id: Type.String(),
-    lines: Type.Array(Type.Object({ line_no: Type.Integer(), qty: Type.Number({ exclusiveMinimum: 0 }) }), { minItems: 1 }),
+    lines: Type.Array(Type.Object({ line_no: Type.Integer(), qty: Type.Number({ exclusiveMinimum: 0 }) }), {
+      minItems: 1,
+    }),
     reason: Type.String({ minLength: 1 }),
   },
   { additionalProperties: false },
@@ -166,7 +191,8 @@ const COMMANDS: Record<string, CommandSpec> = {
     body: (a) => without(a, 'order_id'),
   },
   [SANDBOX_ERP_COMMANDS.orderChange]: {
-    description: 'Changes the PO, address or lines of a sales order that has not shipped (a larger total is credit-checked again).',
+    description:
+      'Changes the PO, address or lines of a sales order that has not shipped (a larger total is credit-checked again).',
     schema: OrderChangeArgs,
     stream: 'sales_order',
     method: 'PATCH',
@@ -198,7 +224,11 @@ const DESCRIPTION: ConnectorDescription = {
   configSchema: SandboxErpConfigSchema,
   secrets: [
     { name: 'apiKey', description: 'Value of the X-Api-Key header.' },
-    { name: 'webhookSecret', description: 'whsec_ secret of the webhook subscription (needed to accept webhooks).', required: false },
+    {
+      name: 'webhookSecret',
+      description: 'whsec_ secret of the webhook subscription (needed to accept webhooks).',
+      required: false,
+    },
   ],
   commands: Object.entries(COMMANDS).map(([type, c]) => ({
     type,
@@ -223,7 +253,9 @@ export class SandboxErpConnector implements Connector<ErpRecord> {
     secrets: Readonly<Record<string, string>>,
     deps: ConnectorDeps,
   ) {
-    const issues = [...Value.Errors(SandboxErpConfigSchema, config)].map((e) => `${e.path || '/'}: ${e.message}`);
+    const issues = [...Value.Errors(SandboxErpConfigSchema, config)].map(
+      (e) => `${e.path || '/'}: ${e.message}`,
+    );
     if (typeof secrets.apiKey !== 'string' || secrets.apiKey === '') issues.push('secret apiKey: missing');
     if (issues.length > 0) throw new ConnectorConfigInvalidError(SYSTEM, issues);
     this.pageSize = config.pageSize ?? 100;
@@ -236,7 +268,10 @@ export class SandboxErpConnector implements Connector<ErpRecord> {
       headers: { 'x-api-key': secrets.apiKey ?? '' },
       rateBudget:
         deps.rateBudget ??
-        new TokenBucketRateBudget({ ratePerSecond: config.ratePerSecond ?? 50, maxInFlight: config.maxInFlight ?? 8 }),
+        new TokenBucketRateBudget({
+          ratePerSecond: config.ratePerSecond ?? 50,
+          maxInFlight: config.maxInFlight ?? 8,
+        }),
       logger: deps.logger,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
     });
@@ -260,13 +295,21 @@ export class SandboxErpConnector implements Connector<ErpRecord> {
       });
       items.push({ name: 'reachable', ok: true, message: `the ERP answers at ${this.config.url}` });
       if (page.status === 401) {
-        items.push({ name: 'api-key', ok: false, message: 'the ERP refused the API key: check the apiKey secret' });
+        items.push({
+          name: 'api-key',
+          ok: false,
+          message: 'the ERP refused the API key: check the apiKey secret',
+        });
       } else {
         items.push({ name: 'api-key', ok: true, message: 'the API key is accepted' });
       }
     } catch (error) {
       const why = error instanceof Error ? error.message : String(error);
-      items.push({ name: 'reachable', ok: false, message: `${why}. Check that the ERP runs at ${this.config.url}` });
+      items.push({
+        name: 'reachable',
+        ok: false,
+        message: `${why}. Check that the ERP runs at ${this.config.url}`,
+      });
     }
     return { ok: items.every((i) => i.ok), items, details: {} };
   }
@@ -309,7 +352,9 @@ export class SandboxErpConnector implements Connector<ErpRecord> {
     const spec = COMMANDS[command.type];
     if (spec === undefined) throw new ConnectorUnknownCommandError(SYSTEM, command.type);
     if (!Value.Check(spec.schema, command.args)) {
-      const detail = [...Value.Errors(spec.schema, command.args)].map((e) => `${e.path || '/'} ${e.message}`).join('; ');
+      const detail = [...Value.Errors(spec.schema, command.args)]
+        .map((e) => `${e.path || '/'} ${e.message}`)
+        .join('; ');
       throw new ConnectorUnknownCommandError(SYSTEM, command.type, `invalid args: ${detail}`);
     }
     const args = command.args as Record<string, unknown>;
@@ -360,7 +405,8 @@ function erpWebhookHandler(secret: string | undefined): WebhookHandler<ErpRecord
   const verifier = secret === undefined || secret === '' ? undefined : new Webhook(secret);
   return {
     verify(request: InboundWebhook): void {
-      if (verifier === undefined) throw new WebhookSignatureInvalidError(SYSTEM, 'no webhookSecret configured');
+      if (verifier === undefined)
+        throw new WebhookSignatureInvalidError(SYSTEM, 'no webhookSecret configured');
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(request.headers)) {
         if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : (value as string);
@@ -368,7 +414,10 @@ function erpWebhookHandler(secret: string | undefined): WebhookHandler<ErpRecord
       try {
         verifier.verify(request.rawBody, headers);
       } catch (error) {
-        throw new WebhookSignatureInvalidError(SYSTEM, error instanceof Error ? error.message : String(error));
+        throw new WebhookSignatureInvalidError(
+          SYSTEM,
+          error instanceof Error ? error.message : String(error),
+        );
       }
     },
     parse(request: InboundWebhook): WebhookParseResult<ErpRecord> {
@@ -398,6 +447,3 @@ export const sandboxErpConnectorFactory: ConnectorFactory<SandboxErpConfig, ErpR
   describe: () => DESCRIPTION,
   create: (config, secrets, deps) => new SandboxErpConnector(config, secrets, deps),
 };
-
-// Re-exported for the composition root's error mapping of check(): an auth failure is an item, not a throw.
-export { ConnectorAuthFailedError as SandboxErpAuthFailedError };

@@ -20,19 +20,39 @@ export interface PagedAnswer<T> {
   readonly paging: { readonly has_more: boolean };
 }
 
-export function readUpdatedSinceCursor(system: string, stream: string, cursor: Cursor | undefined): UpdatedSinceCursor {
+export function readUpdatedSinceCursor(
+  system: string,
+  stream: string,
+  cursor: Cursor | undefined,
+): UpdatedSinceCursor {
   if (cursor === undefined || cursor === null) return { v: 1, since: null, afterId: null, high: null };
   const c = cursor as Partial<Record<string, unknown>>;
   const stamp = (v: unknown) => v === null || (typeof v === 'string' && !Number.isNaN(Date.parse(v)));
-  const id = (v: unknown) => v === null || typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v));
-  if (typeof cursor !== 'object' || Array.isArray(cursor) || c.v !== 1 || !stamp(c.since) || !stamp(c.high) || !id(c.afterId)) {
+  const id = (v: unknown) =>
+    v === null || typeof v === 'string' || (typeof v === 'number' && Number.isInteger(v));
+  if (
+    typeof cursor !== 'object' ||
+    Array.isArray(cursor) ||
+    c.v !== 1 ||
+    !stamp(c.since) ||
+    !stamp(c.high) ||
+    !id(c.afterId)
+  ) {
     throw new ConnectorCursorInvalidError(system, stream, JSON.stringify(cursor));
   }
-  return { v: 1, since: c.since as string | null, afterId: c.afterId as string | number | null, high: c.high as string | null };
+  return {
+    v: 1,
+    since: c.since as string | null,
+    afterId: c.afterId as string | number | null,
+    high: c.high as string | null,
+  };
 }
 
 /** Query parameters for the next page from `cursor`. */
-export function cursorQuery(cursor: UpdatedSinceCursor, limit: number): Record<string, string | number | undefined> {
+export function cursorQuery(
+  cursor: UpdatedSinceCursor,
+  limit: number,
+): Record<string, string | number | undefined> {
   return {
     updated_since: cursor.since ?? undefined,
     after_id: cursor.since === null || cursor.afterId === null ? undefined : cursor.afterId,
@@ -48,8 +68,10 @@ export function nextCursor<T extends { id: string | number; updated_at: string }
 ): UpdatedSinceCursor {
   const last = page.data.at(-1);
   let high = cursor.high;
-  for (const r of page.data) if (high === null || Date.parse(r.updated_at) > Date.parse(high)) high = r.updated_at;
-  if (page.paging.has_more && last !== undefined) return { v: 1, since: last.updated_at, afterId: last.id, high };
+  for (const r of page.data)
+    if (high === null || Date.parse(r.updated_at) > Date.parse(high)) high = r.updated_at;
+  if (page.paging.has_more && last !== undefined)
+    return { v: 1, since: last.updated_at, afterId: last.id, high };
   if (high === null) return { v: 1, since: null, afterId: null, high: null };
   const from = new Date(Date.parse(high) - overlapMs).toISOString();
   return { v: 1, since: from, afterId: null, high };

@@ -1,0 +1,17 @@
+// Connector for the sandbox ERP (src/sandbox/erp): capture by polling or webhooks, native idempotent writes.
+export {
+  SandboxErpConnector,
+  sandboxErpConnectorFactory,
+  SandboxErpConfigSchema,
+  SANDBOX_ERP_STREAMS,
+  SANDBOX_ERP_COMMANDS,
+  OrderHoldArgs,
+  OrderReleaseArgs,
+  OrderCancelArgs,
+  OrderChangeArgs,
+  ReturnCreateArgs,
+  InvoiceDisputeArgs,
+} from './sandbox-erp-connector.ts';
+export type { SandboxErpConfig } from './sandbox-erp-connector.ts';
+export { readUpdatedSinceCursor, nextCursor, cursorQuery, isoMillis } from './updated-since-cursor.ts';
+export type { UpdatedSinceCursor, PagedAnswer } from './updated-since-cursor.ts';
