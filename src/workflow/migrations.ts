@@ -21,8 +21,8 @@ CREATE TABLE wf_runs (
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
   completed_at INTEGER
-);
-CREATE INDEX wf_runs_active ON wf_runs (status, lease_expires_at);
+) WITHOUT ROWID;
+CREATE INDEX wf_runs_active ON wf_runs (status) WHERE status IN ('pending', 'running');
 CREATE INDEX wf_runs_tenant_created ON wf_runs (tenant_id, created_at);
 CREATE TABLE wf_run_keys (
   run_id TEXT NOT NULL,
@@ -30,7 +30,7 @@ CREATE TABLE wf_run_keys (
   tenant_id TEXT NOT NULL,
   key_value TEXT NOT NULL,
   PRIMARY KEY (run_id, key_name)
-);
+) WITHOUT ROWID;
 CREATE INDEX wf_run_keys_lookup ON wf_run_keys (tenant_id, key_name, key_value);
 CREATE TABLE wf_steps (
   run_id TEXT NOT NULL,
@@ -46,7 +46,7 @@ CREATE TABLE wf_steps (
   started_at INTEGER NOT NULL,
   completed_at INTEGER NOT NULL,
   PRIMARY KEY (run_id, step_id)
-);
+) WITHOUT ROWID;
 CREATE TABLE wf_attempts (
   run_id TEXT NOT NULL,
   step_id INTEGER NOT NULL,
@@ -63,7 +63,7 @@ CREATE TABLE wf_attempts (
   ended_at INTEGER,
   next_retry_at INTEGER,
   PRIMARY KEY (run_id, step_id, attempt)
-);
+) WITHOUT ROWID;
 `;
 
 const runsPostgres = `
@@ -85,7 +85,7 @@ CREATE TABLE wf_runs (
   updated_at BIGINT NOT NULL,
   completed_at BIGINT
 );
-CREATE INDEX wf_runs_active ON wf_runs (status, lease_expires_at);
+CREATE INDEX wf_runs_active ON wf_runs (status) WHERE status IN ('pending', 'running');
 CREATE INDEX wf_runs_tenant_created ON wf_runs (tenant_id, created_at);
 CREATE TABLE wf_run_keys (
   run_id TEXT NOT NULL,

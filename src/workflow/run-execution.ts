@@ -131,6 +131,8 @@ export class RunExecution {
   readonly #steps: Map<number, StepRecord>;
   readonly #attempts: Map<number, AttemptRecord[]>;
   readonly #abort = new AbortController();
+  /** Stops the attempts in flight; called with the reason when the run is aborted. */
+  readonly #inFlight = new Set<(reason: unknown) => void>();
   readonly #reason: ResumeReason;
   readonly #startedAt: number;
   #nextStepId = 0;
@@ -161,6 +163,13 @@ export class RunExecution {
       this.#attempts.set(a.stepId, list);
     }
     this.settled = new Promise((resolve) => (this.#resolveSettled = resolve));
+    this.#abort.signal.addEventListener(
+      'abort',
+      () => {
+        for (const stop of [...this.#inFlight]) stop(this.#abort.signal.reason);
+      },
+      { once: true },
+    );
   }
 
   /** Cancels from this process: the next step call throws, the current attempt's signal aborts. */
@@ -353,9 +362,7 @@ export class RunExecution {
         endedAt: firstStartedAt,
         nextRetryAt: null,
       };
-      await journal
-        .writeAttempt(this.#fence, marker, firstStartedAt)
-        .catch((e: unknown) => this.#onWriteError(e));
+      await journal.writeAttempt(this.#fence, marker).catch((e: unknown) => this.#onWriteError(e));
       attempts.push(marker);
     }
     const scheduled = attempts.at(-1)?.nextRetryAt;
@@ -367,25 +374,14 @@ export class RunExecution {
       attempt++;
       used++;
       const startedAt = now();
-      const attemptAbort = new AbortController();
-      const onRunAbort = () => attemptAbort.abort(this.#abort.signal.reason);
-      this.#abort.signal.addEventListener('abort', onRunAbort, { once: true });
-      const stepCtx: StepContext<unknown> = {
-        ...base,
-        attempt,
-        signal: attemptAbort.signal,
-        input,
-      };
       let value: unknown;
       let failure: unknown;
       let failed = false;
       try {
-        value = await this.#attempt(fn, stepCtx, attemptAbort, options.timeoutMs, name);
+        value = await this.#attempt(fn, base, attempt, input, options.timeoutMs, name);
       } catch (error) {
         failed = true;
         failure = error;
-      } finally {
-        this.#abort.signal.removeEventListener('abort', onRunAbort);
       }
       this.#throwIfStopped();
       const endedAt = now();
@@ -405,7 +401,6 @@ export class RunExecution {
               completedAt: endedAt,
             },
             null,
-            endedAt,
           )
           .catch((e: unknown) => this.#onWriteError(e));
         this.#newCompletionSeen = true;
@@ -452,7 +447,6 @@ export class RunExecution {
               completedAt: endedAt,
             },
             attemptRecord,
-            endedAt,
           )
           .catch((e: unknown) => this.#onWriteError(e));
         attempts.push(attemptRecord);
@@ -467,9 +461,7 @@ export class RunExecution {
           cause: failure,
         });
       }
-      await journal
-        .writeAttempt(this.#fence, attemptRecord, endedAt)
-        .catch((e: unknown) => this.#onWriteError(e));
+      await journal.writeAttempt(this.#fence, attemptRecord).catch((e: unknown) => this.#onWriteError(e));
       attempts.push(attemptRecord);
       events.emit('step:retry-scheduled', {
         ...this.#ref(),
@@ -483,40 +475,72 @@ export class RunExecution {
     }
   }
 
-  /** One attempt; settles early when the attempt is aborted (timeout, cancel, shutdown, lost lease). */
+  /**
+   * One attempt; settles early when it times out or the run is aborted (cancel, shutdown, lost lease).
+   * The attempt's AbortSignal is created only if the step reads it, as most steps never do.
+   */
   #attempt(
     fn: (s: StepContext<unknown>) => Promise<unknown>,
-    stepCtx: StepContext<unknown>,
-    abort: AbortController,
+    base: Omit<StepContext<unknown>, 'attempt' | 'signal' | 'input'>,
+    attempt: number,
+    input: unknown,
     timeoutMs: number | undefined,
     name: string,
   ): Promise<unknown> {
-    const running = Promise.resolve().then(() => fn(stepCtx));
     return new Promise((resolve, reject) => {
-      const timer =
-        timeoutMs === undefined
-          ? undefined
-          : setTimeout(() => abort.abort(new WorkflowStepTimeoutError(name, timeoutMs)), timeoutMs);
-      const onAbort = () => {
+      let controller: AbortController | undefined;
+      let stoppedBy: unknown;
+      let settled = false;
+      let timer: NodeJS.Timeout | undefined;
+      const settle = () => {
+        settled = true;
         clearTimeout(timer);
-        reject(abort.signal.reason as Error);
+        this.#inFlight.delete(stop);
       };
-      if (abort.signal.aborted) onAbort();
-      else abort.signal.addEventListener('abort', onAbort, { once: true });
-      running.then(
-        (v) => {
-          clearTimeout(timer);
-          abort.signal.removeEventListener('abort', onAbort);
-          resolve(v);
+      const stop = (reason: unknown) => {
+        if (settled) return;
+        settle();
+        stoppedBy = reason;
+        controller?.abort(reason);
+        // The reason is the run's abort reason: a typed CrossdockError or the shutdown marker.
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+        reject(reason);
+      };
+      const stepCtx: StepContext<unknown> = {
+        runId: base.runId,
+        tenantId: base.tenantId,
+        stepId: base.stepId,
+        stepName: base.stepName,
+        idempotencyKey: base.idempotencyKey,
+        attempt,
+        input,
+        get signal() {
+          if (!controller) {
+            controller = new AbortController();
+            if (settled && stoppedBy !== undefined) controller.abort(stoppedBy);
+          }
+          return controller.signal;
         },
-        (e: unknown) => {
-          clearTimeout(timer);
-          abort.signal.removeEventListener('abort', onAbort);
-          // A step may throw anything; its value is passed on unchanged and classified by the caller.
-          // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
-          reject(e);
-        },
-      );
+      };
+      this.#inFlight.add(stop);
+      if (timeoutMs !== undefined)
+        timer = setTimeout(() => stop(new WorkflowStepTimeoutError(name, timeoutMs)), timeoutMs);
+      Promise.resolve()
+        .then(() => fn(stepCtx))
+        .then(
+          (v) => {
+            if (settled) return;
+            settle();
+            resolve(v);
+          },
+          (e: unknown) => {
+            if (settled) return;
+            settle();
+            // A step may throw anything; its value is passed on unchanged and classified by the caller.
+            // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+            reject(e);
+          },
+        );
     });
   }
 }

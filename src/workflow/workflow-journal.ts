@@ -223,59 +223,198 @@ function affected(result: { numAffectedRows?: bigint }): number {
   return Number(result.numAffectedRows ?? 0n);
 }
 
+type ColumnType = 'text' | 'integer' | 'bigint';
+type Columns = readonly (readonly [string, ColumnType])[];
+
+/**
+ * Multi-row statements for a batch of journal writes: `VALUES` rows with typed placeholders (PostgreSQL
+ * cannot infer parameter types inside VALUES), built per row count and cached.
+ */
+class BatchStatement {
+  readonly #cache = new Map<number, string>();
+  constructor(
+    private readonly dialect: 'sqlite' | 'postgres',
+    private readonly columns: Columns,
+    private readonly render: (values: string) => string,
+  ) {}
+
+  query(rows: readonly (readonly unknown[])[]): CompiledQuery {
+    let text = this.#cache.get(rows.length);
+    if (text === undefined) {
+      let n = 0;
+      const row = () =>
+        `(${this.columns
+          .map(([, type]) => (this.dialect === 'postgres' ? `$${++n}::${type}` : '?'))
+          .join(', ')})`;
+      text = this.render(Array.from({ length: rows.length }, row).join(', '));
+      if (this.#cache.size < 64) this.#cache.set(rows.length, text);
+    }
+    return CompiledQuery.raw(text, rows.flat());
+  }
+}
+
+/** Rows per multi-row statement; keeps parameters well under both dialects' limits. */
+const CHUNK = 400;
+
+function chunks<T>(items: readonly T[]): T[][] {
+  const out: T[][] = [];
+  for (let i = 0; i < items.length; i += CHUNK) out.push(items.slice(i, i + CHUNK));
+  return out;
+}
+
+type Op =
+  | { readonly kind: 'run'; readonly run: NewRun }
+  | { readonly kind: 'step'; readonly fence: Fence; readonly step: StepRecord }
+  | { readonly kind: 'attempt'; readonly fence: Fence; readonly attempt: AttemptRecord }
+  | {
+      readonly kind: 'finish';
+      readonly fence: Fence;
+      readonly status: 'completed' | 'failed';
+      readonly output: string | null;
+      readonly error: string | null;
+      readonly now: number;
+    };
+
+interface Pending {
+  readonly op: Op;
+  readonly resolve: (value: boolean) => void;
+  readonly reject: (error: unknown) => void;
+}
+
+const STEP_COLUMNS: Columns = [
+  ['run_id', 'text'],
+  ['step_id', 'integer'],
+  ['tenant_id', 'text'],
+  ['step_name', 'text'],
+  ['status', 'text'],
+  ['input', 'text'],
+  ['output', 'text'],
+  ['error', 'text'],
+  ['key_generation', 'integer'],
+  ['attempts', 'integer'],
+  ['started_at', 'bigint'],
+  ['completed_at', 'bigint'],
+  ['epoch', 'integer'],
+];
+const ATTEMPT_COLUMNS: Columns = [
+  ['run_id', 'text'],
+  ['step_id', 'integer'],
+  ['attempt', 'integer'],
+  ['tenant_id', 'text'],
+  ['step_name', 'text'],
+  ['idempotency_key', 'text'],
+  ['input', 'text'],
+  ['outcome', 'text'],
+  ['effect', 'text'],
+  ['error_code', 'text'],
+  ['error_message', 'text'],
+  ['started_at', 'bigint'],
+  ['ended_at', 'bigint'],
+  ['next_retry_at', 'bigint'],
+  ['epoch', 'integer'],
+];
+const RUN_COLUMNS: Columns = [
+  ['run_id', 'text'],
+  ['tenant_id', 'text'],
+  ['workflow_name', 'text'],
+  ['workflow_version', 'integer'],
+  ['status', 'text'],
+  ['input', 'text'],
+  ['business_keys', 'text'],
+  ['owner', 'text'],
+  ['lease_epoch', 'integer'],
+  ['lease_expires_at', 'bigint'],
+  ['recovery_count', 'integer'],
+  ['created_at', 'bigint'],
+  ['updated_at', 'bigint'],
+];
+const KEY_COLUMNS: Columns = [
+  ['run_id', 'text'],
+  ['key_name', 'text'],
+  ['tenant_id', 'text'],
+  ['key_value', 'text'],
+];
+const FINISH_COLUMNS: Columns = [
+  ['run_id', 'text'],
+  ['epoch', 'integer'],
+  ['status', 'text'],
+  ['output', 'text'],
+  ['error', 'text'],
+  ['now', 'bigint'],
+];
+
+const names = (columns: Columns, skip: readonly string[] = ['epoch']) =>
+  columns.map(([n]) => n).filter((n) => !skip.includes(n));
+
 export class WorkflowJournal {
   readonly #store: Store;
   readonly #sql: {
-    insertRun: Statement;
-    insertKey: Statement;
-    fence: Statement;
-    upsertStep: Statement;
-    insertAttempt: Statement;
-    finishRun: Statement;
+    insertRuns: BatchStatement;
+    insertKeys: BatchStatement;
+    upsertSteps: BatchStatement;
+    insertAttempts: BatchStatement;
+    finishRuns: BatchStatement;
     claim: Statement;
     heartbeat: Statement;
   };
+  readonly #queue: Pending[] = [];
+  readonly #maxInFlight: number;
+  #inFlight = 0;
+  #scheduled = false;
 
   constructor(store: Store) {
     this.#store = store;
     const d = store.dialect;
+    // On PostgreSQL the fenced writes lock the run row (FOR SHARE), so a claim by another worker waits
+    // for this batch to commit and then sees what it wrote; SQLite has a single writer already.
+    const lock = d === 'postgres' ? ' FOR SHARE OF r' : ' WHERE true';
+    const stepCols = names(STEP_COLUMNS);
+    const attemptCols = names(ATTEMPT_COLUMNS);
     this.#sql = {
-      insertRun: new Statement(
+      insertRuns: new BatchStatement(
         d,
-        `INSERT INTO wf_runs (run_id, tenant_id, workflow_name, workflow_version, status, input, business_keys,
-           owner, lease_epoch, lease_expires_at, recovery_count, created_at, updated_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, 1, ?, 0, ?, ?) ON CONFLICT (run_id) DO NOTHING`,
+        RUN_COLUMNS,
+        (values) =>
+          `INSERT INTO wf_runs (${names(RUN_COLUMNS).join(', ')}) VALUES ${values}
+           ON CONFLICT (run_id) DO NOTHING RETURNING run_id`,
       ),
-      insertKey: new Statement(
+      insertKeys: new BatchStatement(
         d,
-        'INSERT INTO wf_run_keys (run_id, key_name, tenant_id, key_value) VALUES (?, ?, ?, ?)',
+        KEY_COLUMNS,
+        (values) => `INSERT INTO wf_run_keys (${names(KEY_COLUMNS).join(', ')}) VALUES ${values}`,
       ),
-      // Updating the run row (not only reading it) takes its row lock on PostgreSQL, so a concurrent
-      // claim by another worker waits for this batch and then sees the step this write adds.
-      fence: new Statement(
+      upsertSteps: new BatchStatement(
         d,
-        `UPDATE wf_runs SET updated_at = ? WHERE run_id = ? AND lease_epoch = ? AND status = 'running'`,
+        STEP_COLUMNS,
+        (values) =>
+          `WITH v (${STEP_COLUMNS.map(([n]) => n).join(', ')}) AS (VALUES ${values})
+           INSERT INTO wf_steps (${stepCols.join(', ')})
+           SELECT ${stepCols.map((c) => `v.${c}`).join(', ')} FROM v
+           JOIN wf_runs r ON r.run_id = v.run_id AND r.lease_epoch = v.epoch AND r.status = 'running'${lock}
+           ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, input = excluded.input,
+             output = excluded.output, error = excluded.error, key_generation = excluded.key_generation,
+             attempts = excluded.attempts, started_at = excluded.started_at, completed_at = excluded.completed_at
+           RETURNING run_id, step_id`,
       ),
-      upsertStep: new Statement(
+      insertAttempts: new BatchStatement(
         d,
-        `INSERT INTO wf_steps (run_id, step_id, tenant_id, step_name, status, input, output, error, key_generation,
-           attempts, started_at, completed_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
-         ON CONFLICT (run_id, step_id) DO UPDATE SET status = excluded.status, input = excluded.input,
-           output = excluded.output, error = excluded.error, key_generation = excluded.key_generation,
-           attempts = excluded.attempts, started_at = excluded.started_at, completed_at = excluded.completed_at`,
+        ATTEMPT_COLUMNS,
+        (values) =>
+          `WITH v (${ATTEMPT_COLUMNS.map(([n]) => n).join(', ')}) AS (VALUES ${values})
+           INSERT INTO wf_attempts (${attemptCols.join(', ')})
+           SELECT ${attemptCols.map((c) => `v.${c}`).join(', ')} FROM v
+           JOIN wf_runs r ON r.run_id = v.run_id AND r.lease_epoch = v.epoch AND r.status = 'running'${lock}
+           RETURNING run_id, step_id, attempt`,
       ),
-      insertAttempt: new Statement(
+      finishRuns: new BatchStatement(
         d,
-        `INSERT INTO wf_attempts (run_id, step_id, attempt, tenant_id, step_name, idempotency_key, input, outcome,
-           effect, error_code, error_message, started_at, ended_at, next_retry_at)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-      ),
-      finishRun: new Statement(
-        d,
-        `UPDATE wf_runs SET status = ?, output = ?, error = ?, owner = NULL, lease_expires_at = NULL,
-           updated_at = ?, completed_at = ?
-         WHERE run_id = ? AND lease_epoch = ? AND status = 'running'`,
+        FINISH_COLUMNS,
+        (values) =>
+          `WITH v (${FINISH_COLUMNS.map(([n]) => n).join(', ')}) AS (VALUES ${values})
+           UPDATE wf_runs SET status = v.status, output = v.output, error = v.error, owner = NULL,
+             lease_expires_at = NULL, updated_at = v.now, completed_at = v.now
+           FROM v WHERE wf_runs.run_id = v.run_id AND wf_runs.lease_epoch = v.epoch AND wf_runs.status = 'running'
+           RETURNING wf_runs.run_id`,
       ),
       claim: new Statement(
         d,
@@ -288,6 +427,7 @@ export class WorkflowJournal {
         `UPDATE wf_runs SET lease_expires_at = ? WHERE owner = ? AND status = 'running'`,
       ),
     };
+    this.#maxInFlight = d === 'postgres' ? 4 : 2;
   }
 
   get store(): Store {
@@ -298,31 +438,197 @@ export class WorkflowJournal {
     return this.#store.db<WorkflowTables>();
   }
 
-  /** Inserts the run (owned by `owner` at epoch 1 when running); false when the run id exists already. */
-  async insertRun(run: NewRun): Promise<boolean> {
-    return this.#store.durable(async (tx) => {
-      const db = tx.db<WorkflowTables>();
-      const result = await db.executeQuery(
-        this.#sql.insertRun.query([
-          run.runId,
-          run.tenantId,
-          run.workflowName,
-          run.workflowVersion,
-          run.status,
-          run.input,
-          JSON.stringify(run.businessKeys),
-          run.owner,
-          run.leaseExpiresAt,
-          run.now,
-          run.now,
-        ]),
-      );
-      if (affected(result) === 0) return false;
-      for (const [name, value] of Object.entries(run.businessKeys)) {
-        await db.executeQuery(this.#sql.insertKey.query([run.runId, name, run.tenantId, value]));
-      }
-      return true;
+  // ----------------------------------------------------------------------------------------------
+  // Journal writes. Writes of many runs made in the same tick are sent as a few multi-row statements
+  // inside one `store.durable` call, so a commit costs a handful of round trips whatever the batch size.
+
+  #enqueue(op: Op): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      this.#queue.push({ op, resolve, reject });
+      this.#schedule();
     });
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#queue.length === 0 || this.#inFlight >= this.#maxInFlight) return;
+    this.#scheduled = true;
+    setImmediate(() => {
+      this.#scheduled = false;
+      while (this.#queue.length > 0 && this.#inFlight < this.#maxInFlight) {
+        const batch = this.#queue.splice(0, this.#queue.length);
+        this.#inFlight++;
+        void this.#flush(batch).finally(() => {
+          this.#inFlight--;
+          this.#schedule();
+        });
+      }
+    });
+  }
+
+  async #flush(batch: Pending[]): Promise<void> {
+    let outcomes: Map<Pending, boolean | Error>;
+    try {
+      outcomes = await this.#store.durable((tx) => this.#execute(tx.db<WorkflowTables>(), batch));
+    } catch (error) {
+      if (batch.length === 1) {
+        batch[0]!.reject(error);
+        return;
+      }
+      // One bad row fails its whole statement: write each entry on its own so only its caller fails.
+      await Promise.all(batch.map((p) => this.#flush([p])));
+      return;
+    }
+    for (const p of batch) {
+      const outcome = outcomes.get(p)!;
+      if (outcome instanceof Error) p.reject(outcome);
+      else p.resolve(outcome);
+    }
+  }
+
+  async #execute(
+    db: Kysely<WorkflowTables>,
+    batch: readonly Pending[],
+  ): Promise<Map<Pending, boolean | Error>> {
+    const out = new Map<Pending, boolean | Error>();
+    const byKind = {
+      run: [] as Pending[],
+      step: [] as Pending[],
+      attempt: [] as Pending[],
+      finish: [] as Pending[],
+    };
+    for (const p of batch) byKind[p.op.kind].push(p);
+    const lost = (fence: Fence) => new WorkflowLeaseLostError(fence.runId, fence.epoch);
+
+    if (byKind.run.length > 0) {
+      const created = new Set<string>();
+      const seen = new Set<string>();
+      const runs = byKind.run.map((p) => (p.op as Extract<Op, { kind: 'run' }>).run);
+      for (const part of chunks(runs.filter((r) => !seen.has(r.runId) && seen.add(r.runId)))) {
+        const result = await db.executeQuery<{ run_id: string }>(
+          this.#sql.insertRuns.query(
+            part.map((r) => [
+              r.runId,
+              r.tenantId,
+              r.workflowName,
+              r.workflowVersion,
+              r.status,
+              r.input,
+              JSON.stringify(r.businessKeys),
+              r.owner,
+              1,
+              r.leaseExpiresAt,
+              0,
+              r.now,
+              r.now,
+            ]),
+          ),
+        );
+        for (const row of result.rows) created.add(row.run_id);
+      }
+      const keys = runs
+        .filter((r) => created.has(r.runId))
+        .flatMap((r) => Object.entries(r.businessKeys).map(([k, v]) => [r.runId, k, r.tenantId, v]));
+      for (const part of chunks(keys)) await db.executeQuery(this.#sql.insertKeys.query(part));
+      for (const p of byKind.run) {
+        const runId = (p.op as Extract<Op, { kind: 'run' }>).run.runId;
+        // Only the first entry for a run id in a batch can have created it.
+        out.set(p, created.delete(runId));
+      }
+    }
+
+    if (byKind.step.length > 0) {
+      const written = new Set<string>();
+      for (const part of chunks(byKind.step)) {
+        const result = await db.executeQuery<{ run_id: string; step_id: number }>(
+          this.#sql.upsertSteps.query(
+            part.map((p) => {
+              const { step: s, fence } = p.op as Extract<Op, { kind: 'step' }>;
+              return [
+                s.runId,
+                s.stepId,
+                s.tenantId,
+                s.stepName,
+                s.status,
+                s.input,
+                s.output,
+                s.error,
+                s.keyGeneration,
+                s.attempts,
+                s.startedAt,
+                s.completedAt,
+                fence.epoch,
+              ];
+            }),
+          ),
+        );
+        for (const row of result.rows) written.add(`${row.run_id}\u0000${Number(row.step_id)}`);
+      }
+      for (const p of byKind.step) {
+        const { step: s, fence } = p.op as Extract<Op, { kind: 'step' }>;
+        out.set(p, written.has(`${s.runId}\u0000${s.stepId}`) ? true : lost(fence));
+      }
+    }
+
+    if (byKind.attempt.length > 0) {
+      const written = new Set<string>();
+      for (const part of chunks(byKind.attempt)) {
+        const result = await db.executeQuery<{ run_id: string; step_id: number; attempt: number }>(
+          this.#sql.insertAttempts.query(
+            part.map((p) => {
+              const { attempt: a, fence } = p.op as Extract<Op, { kind: 'attempt' }>;
+              return [
+                a.runId,
+                a.stepId,
+                a.attempt,
+                a.tenantId,
+                a.stepName,
+                a.idempotencyKey,
+                a.input,
+                a.outcome,
+                a.effect,
+                a.errorCode,
+                a.errorMessage,
+                a.startedAt,
+                a.endedAt,
+                a.nextRetryAt,
+                fence.epoch,
+              ];
+            }),
+          ),
+        );
+        for (const row of result.rows) {
+          written.add(`${row.run_id}\u0000${Number(row.step_id)}\u0000${Number(row.attempt)}`);
+        }
+      }
+      for (const p of byKind.attempt) {
+        const { attempt: a, fence } = p.op as Extract<Op, { kind: 'attempt' }>;
+        out.set(p, written.has(`${a.runId}\u0000${a.stepId}\u0000${a.attempt}`) ? true : lost(fence));
+      }
+    }
+
+    if (byKind.finish.length > 0) {
+      const finished = new Set<string>();
+      for (const part of chunks(byKind.finish)) {
+        const result = await db.executeQuery<{ run_id: string }>(
+          this.#sql.finishRuns.query(
+            part.map((p) => {
+              const f = p.op as Extract<Op, { kind: 'finish' }>;
+              return [f.fence.runId, f.fence.epoch, f.status, f.output, f.error, f.now];
+            }),
+          ),
+        );
+        for (const row of result.rows) finished.add(row.run_id);
+      }
+      for (const p of byKind.finish) {
+        out.set(p, finished.has((p.op as Extract<Op, { kind: 'finish' }>).fence.runId));
+      }
+    }
+    return out;
+  }
+
+  /** Inserts the run (owned by `owner` at epoch 1 when running); false when the run id exists already. */
+  insertRun(run: NewRun): Promise<boolean> {
+    return this.#enqueue({ kind: 'run', run });
   }
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
@@ -352,54 +658,32 @@ export class WorkflowJournal {
     return { steps: steps.map(toStepRecord), attempts: attempts.map(toAttemptRecord) };
   }
 
-  /** Journals a step's end (completed or finally failed), with its last failed attempt if any. */
-  async writeStep(fence: Fence, step: StepRecord, attempt: AttemptRecord | null, now: number): Promise<void> {
-    await this.#store.durable(async (tx) => {
-      const db = tx.db<WorkflowTables>();
-      await this.#fence(db, fence, now);
-      await db.executeQuery(
-        this.#sql.upsertStep.query([
-          step.runId,
-          step.stepId,
-          step.tenantId,
-          step.stepName,
-          step.status,
-          step.input,
-          step.output,
-          step.error,
-          step.keyGeneration,
-          step.attempts,
-          step.startedAt,
-          step.completedAt,
-        ]),
-      );
-      if (attempt) await db.executeQuery(this.#attemptQuery(attempt));
-    });
+  /**
+   * Journals a step's end (completed or finally failed), with its last failed attempt if any. Rejects
+   * with WORKFLOW_LEASE_LOST when the run is no longer running under this lease.
+   */
+  async writeStep(fence: Fence, step: StepRecord, attempt: AttemptRecord | null): Promise<void> {
+    // Both land in the same batch, hence the same transaction.
+    await Promise.all([
+      this.#enqueue({ kind: 'step', fence, step }),
+      attempt ? this.#enqueue({ kind: 'attempt', fence, attempt }) : undefined,
+    ]);
   }
 
   /** Records one failed (or interrupted) attempt that will be retried. */
-  async writeAttempt(fence: Fence, attempt: AttemptRecord, now: number): Promise<void> {
-    await this.#store.durable(async (tx) => {
-      const db = tx.db<WorkflowTables>();
-      await this.#fence(db, fence, now);
-      await db.executeQuery(this.#attemptQuery(attempt));
-    });
+  async writeAttempt(fence: Fence, attempt: AttemptRecord): Promise<void> {
+    await this.#enqueue({ kind: 'attempt', fence, attempt });
   }
 
   /** Ends a run; false when it is no longer running under this lease (cancelled, or claimed elsewhere). */
-  async finishRun(
+  finishRun(
     fence: Fence,
     status: 'completed' | 'failed',
     output: string | null,
     error: string | null,
     now: number,
   ): Promise<boolean> {
-    return this.#store.durable(async (tx) => {
-      const result = await tx
-        .db<WorkflowTables>()
-        .executeQuery(this.#sql.finishRun.query([status, output, error, now, now, fence.runId, fence.epoch]));
-      return affected(result) === 1;
-    });
+    return this.#enqueue({ kind: 'finish', fence, status, output, error, now });
   }
 
   /**
@@ -449,29 +733,5 @@ export class WorkflowJournal {
     await this.#store.durable(async (tx) => {
       await tx.db<WorkflowTables>().executeQuery(this.#sql.heartbeat.query([leaseExpiresAt, owner]));
     });
-  }
-
-  async #fence(db: Kysely<WorkflowTables>, fence: Fence, now: number): Promise<void> {
-    const result = await db.executeQuery(this.#sql.fence.query([now, fence.runId, fence.epoch]));
-    if (affected(result) !== 1) throw new WorkflowLeaseLostError(fence.runId, fence.epoch);
-  }
-
-  #attemptQuery(a: AttemptRecord): CompiledQuery {
-    return this.#sql.insertAttempt.query([
-      a.runId,
-      a.stepId,
-      a.attempt,
-      a.tenantId,
-      a.stepName,
-      a.idempotencyKey,
-      a.input,
-      a.outcome,
-      a.effect,
-      a.errorCode,
-      a.errorMessage,
-      a.startedAt,
-      a.endedAt,
-      a.nextRetryAt,
-    ]);
   }
 }

@@ -1,7 +1,6 @@
 // The workflow runtime: registry of workflow versions, idempotent start, recovery of runs left in flight
 // by a dead process, leases with heartbeats, and waiting for results. Operator actions (retry, resume,
 // cancel) live in WorkflowAdminService, which calls back into `dispatch`/`cancelLocal` here.
-import { ulid } from 'ulid';
 import type { Store } from '../store/index.ts';
 import { silentLogger, type Logger } from '../telemetry/index.ts';
 import {
@@ -12,6 +11,7 @@ import {
   WorkflowRunFailedError,
   WorkflowRunNotFoundError,
 } from './errors.ts';
+import { newRunId } from './run-id.ts';
 import { RunExecution, type ResumeReason, type RunSettlement } from './run-execution.ts';
 import type { WorkflowDefinition } from './workflow-definition.ts';
 import { WorkflowEvents } from './workflow-events.ts';
@@ -135,7 +135,7 @@ export class WorkflowRuntime {
     const version = this.currentVersion(name);
     if (version === undefined) throw new WorkflowNotRegisteredError(name);
     const definition = this.#definition(name, version)!;
-    const runId = options.runId ?? ulid();
+    const runId = options.runId ?? newRunId(this.#now());
     const tenantId = options.tenantId ?? 'default';
     const existing = this.#active.get(runId);
     if (existing) return this.#attach(existing.run, name, tenantId);
