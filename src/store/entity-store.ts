@@ -14,7 +14,7 @@ import {
   type ExternalRef,
 } from '../domain/index.ts';
 import { NotFoundError } from '../errors/index.ts';
-import { ExternalRefConflictError, isUniqueViolation, VersionConflictError } from './errors.ts';
+import { ExternalRefConflictError, VersionConflictError } from './errors.ts';
 import type { Store, StoreTx } from './store.ts';
 
 interface EntityTables {
@@ -159,12 +159,16 @@ class EntityStoreImpl implements EntityStore {
   ): Promise<EntityOf<K>> {
     const tenantId = input.tenantId;
     const expected = input.version;
-    const current = await db
-      .selectFrom('ent_entities')
-      .select(['version', 'data', 'kind', 'created_at'])
-      .where('tenant_id', '=', tenantId)
-      .where('id', '=', input.id)
-      .executeTakeFirst();
+    // A create needs no read: the primary key refuses a second one (one round trip saved on PostgreSQL).
+    const current =
+      expected === 0
+        ? undefined
+        : await db
+            .selectFrom('ent_entities')
+            .select(['version', 'data', 'kind', 'created_at'])
+            .where('tenant_id', '=', tenantId)
+            .where('id', '=', input.id)
+            .executeTakeFirst();
     if (
       (current === undefined) !== (expected === 0) ||
       (current !== undefined && current.version !== expected)
@@ -189,25 +193,25 @@ class EntityStoreImpl implements EntityStore {
     } as EntityOf<K>;
     const data = JSON.stringify(stored);
     if (current === undefined) {
-      try {
-        await db
-          .insertInto('ent_entities')
-          .values({
-            tenant_id: tenantId,
-            id: stored.id,
-            kind,
-            version: stored.version,
-            schema_version: ENTITY_KINDS[kind].schemaVersion,
-            data,
-            created_at: stored.createdAt,
-            updated_at: now,
-            last_changed_by: changedBy,
-          })
-          .execute();
-      } catch (error) {
-        // Someone inserted the same id since our read: they won.
-        if (isUniqueViolation(error)) throw new VersionConflictError(input.id, expected, expected + 1);
-        throw error;
+      // ON CONFLICT DO NOTHING rather than catching the violation: on PostgreSQL an error would abort
+      // the caller's transaction, and we still need to read the winner's version.
+      const inserted = await db
+        .insertInto('ent_entities')
+        .values({
+          tenant_id: tenantId,
+          id: stored.id,
+          kind,
+          version: stored.version,
+          schema_version: ENTITY_KINDS[kind].schemaVersion,
+          data,
+          created_at: stored.createdAt,
+          updated_at: now,
+          last_changed_by: changedBy,
+        })
+        .onConflict((oc) => oc.columns(['tenant_id', 'id']).doNothing())
+        .executeTakeFirst();
+      if ((inserted.numInsertedOrUpdatedRows ?? 0n) === 0n) {
+        throw new VersionConflictError(input.id, expected, await this.#versionOf(db, tenantId, input.id));
       }
     } else {
       const result = await db
@@ -224,18 +228,22 @@ class EntityStoreImpl implements EntityStore {
         .where('version', '=', expected)
         .executeTakeFirst();
       if (result.numUpdatedRows === 0n) {
-        const actual = await db
-          .selectFrom('ent_entities')
-          .select('version')
-          .where('tenant_id', '=', tenantId)
-          .where('id', '=', stored.id)
-          .executeTakeFirst();
-        throw new VersionConflictError(input.id, expected, actual?.version ?? null);
+        throw new VersionConflictError(input.id, expected, await this.#versionOf(db, tenantId, stored.id));
       }
     }
     await this.#syncRefs(db, kind, stored, previous);
     await this.#syncReferenceLinks(db, stored, previous, now);
     return stored;
+  }
+
+  async #versionOf(db: Db, tenantId: string, id: string): Promise<number | null> {
+    const row = await db
+      .selectFrom('ent_entities')
+      .select('version')
+      .where('tenant_id', '=', tenantId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+    return row?.version ?? null;
   }
 
   async #syncRefs(
