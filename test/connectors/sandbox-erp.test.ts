@@ -136,7 +136,7 @@ describe('sandbox ERP connector', () => {
         ];
         const page1 = await connector.read({ stream: 'sales_order', limit: 2 });
         expect(page1.hasMore).toBe(true);
-        local.state.holdOrder(a!, 'changed in the same second');
+        local.state.holdOrder(a, 'changed in the same second');
         local.clock.advance(1000);
         releasedOrder(local);
         const rest = await readAll(connector, 'sales_order', page1.cursor);
@@ -202,13 +202,15 @@ describe('sandbox ERP connector', () => {
         rawBody: Buffer.from(hook!.body),
         receivedAt: new Date(),
       };
-      connector.webhooks.verify(inbound);
+      await connector.webhooks.verify(inbound);
       const parsed = await connector.webhooks.parse(inbound);
       expect(parsed.records).toMatchObject([
         { stream: 'sales_order', externalId: order.id, payload: { status: 'RELEASED' } },
       ]);
       const tampered = { ...inbound, rawBody: Buffer.from(hook!.body.replace('RELEASED', 'CANCELLED')) };
-      expect(() => connector.webhooks.verify(tampered)).toThrow(WebhookSignatureInvalidError);
+      await expect(async () => connector.webhooks.verify(tampered)).rejects.toThrow(
+        WebhookSignatureInvalidError,
+      );
     } finally {
       await connector.close();
     }
