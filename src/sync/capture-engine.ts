@@ -36,7 +36,7 @@ export interface CapturedChange {
   readonly fields: Readonly<Record<string, JsonValue>>;
   /** The fields before, as this system last gave them (undefined on first sight). */
   readonly previous: Readonly<Record<string, JsonValue>> | undefined;
-  /** Fields whose normalised value differs from `previous` (all fields on first sight). */
+  /** Fields whose normalised value differs from `previous` (on first sight: the non-empty ones). */
   readonly changed: readonly string[];
   /** Changed fields to propagate: genuine (not echoes), owned by this system, within causation depth. */
   readonly propagate: readonly string[];
@@ -579,7 +579,8 @@ function diffFields(
   before: Readonly<Record<string, JsonValue>> | undefined,
   after: Readonly<Record<string, JsonValue>>,
 ): string[] {
-  if (before === undefined) return Object.keys(after);
-  const keys = new Set([...Object.keys(before), ...Object.keys(after)]);
-  return [...keys].filter((k) => normalizeValue(before[k]) !== normalizeValue(after[k]));
+  // First sight compares with nothing: a field that is null or absent there is not a change.
+  const was = before ?? {};
+  const keys = new Set([...Object.keys(was), ...Object.keys(after)]);
+  return [...keys].filter((k) => normalizeValue(was[k]) !== normalizeValue(after[k]));
 }

@@ -45,6 +45,14 @@ export type {
 } from './effect-ledger.ts';
 export { CRASH_POINTS, crashPoint } from './crash-points.ts';
 export type { CrashPoint } from './crash-points.ts';
+export { setDesired, Propagator } from './desired-state.ts';
+export type {
+  CommandBuilder,
+  DesiredRecord,
+  DesiredTarget,
+  PropagateResult,
+  PropagatorOptions,
+} from './desired-state.ts';
 export { SyncEvents } from './sync-events.ts';
 export type { SyncEventMap, SyncEventName, SyncListener } from './sync-events.ts';
 export {

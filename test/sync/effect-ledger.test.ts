@@ -57,7 +57,7 @@ describe('effect ledger crash points (SQLite, child process, comment desk over H
       const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cd-'));
       const ticket = `T-${point}`;
       const keys = ['case-1:ack:v1', 'case-1:shipped:v1', 'case-1:delivered:v1'];
-      const args = [path.join(dir, 'crash.db'), desk.url, ticket, ...keys];
+      const args = ['effects', path.join(dir, 'crash.db'), desk.url, ticket, ...keys];
       try {
         const crashed = await runChild(args, `${point}@2`);
         expect(crashed.signal, crashed.out).toBe('SIGKILL');
@@ -67,6 +67,26 @@ describe('effect ledger crash points (SQLite, child process, comment desk over H
         const bodies = (await desk.comments(ticket)).map((c) => c.body);
         expect(countByKey(bodies, keys)).toEqual(Object.fromEntries(keys.map((k) => [k, 1])));
         expect(bodies).toHaveLength(keys.length);
+      } finally {
+        fs.rmSync(dir, { recursive: true, force: true });
+      }
+    },
+  );
+
+  it.each(['before-remote-write', 'after-remote-write-before-ledger', 'after-effect-before-desired-ack'])(
+    'a burst of ten desired changes killed at %s, restarted: one helpdesk comment, for the last version',
+    async (point) => {
+      const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cd-'));
+      const ticket = `D-${point}`;
+      const db = path.join(dir, 'crash.db');
+      try {
+        const crashed = await runChild(['desired', db, desk.url, ticket, '10'], point);
+        expect(crashed.signal, crashed.out).toBe('SIGKILL');
+        const finished = await runChild(['desired', db, desk.url, ticket, '0']);
+        expect(finished.code, finished.out).toBe(0);
+        expect(finished.out).toBe('written v10\n');
+        const bodies = (await desk.comments(ticket)).map((c) => c.body.split('\n')[0]);
+        expect(bodies).toEqual(['order status "step-10" (v10)']);
       } finally {
         fs.rmSync(dir, { recursive: true, force: true });
       }
