@@ -62,6 +62,8 @@ export interface FailNextFault {
   readonly count: number;
   /** `reset` destroys the connection before anything is applied; a number answers that status (default `reset`). */
   readonly mode?: 'reset' | number;
+  /** Count only writes (POST, PUT, PATCH, DELETE); reads pass (default false). */
+  readonly writesOnly?: boolean;
 }
 
 export interface FaultConfig {
@@ -160,7 +162,7 @@ export class FaultInjector {
   }
 
   /** Decides what happens to one API request (admin routes are never faulted). */
-  onRequest(): RequestVerdict {
+  onRequest(method = 'GET'): RequestVerdict {
     const outage = this.currentOutage();
     if (outage !== undefined) {
       this.stats.outageRejected++;
@@ -172,7 +174,8 @@ export class FaultInjector {
         retryAfterSeconds: Math.max(1, Math.ceil((outage.endMs - Date.now()) / 1000)),
       };
     }
-    if (this.failNextLeft > 0) {
+    const write = method !== 'GET' && method !== 'HEAD';
+    if (this.failNextLeft > 0 && (write || this.config.failNext?.writesOnly !== true)) {
       this.failNextLeft--;
       this.stats.errors++;
       const mode = this.config.failNext?.mode ?? 'reset';

@@ -150,7 +150,7 @@ export class SandboxServer {
     this.app.addHook('onRequest', async (request, reply) => {
       const admin = request.url.startsWith('/_sandbox/');
       if (!admin) {
-        const verdict = this.faults.onRequest();
+        const verdict = this.faults.onRequest(request.method);
         if (verdict.kind === 'reset') {
           reply.hijack();
           request.raw.socket.destroy();

@@ -15,3 +15,5 @@ export {
 export type { SandboxErpConfig } from './sandbox-erp-connector.ts';
 export { readUpdatedSinceCursor, nextCursor, cursorQuery, isoMillis } from './updated-since-cursor.ts';
 export type { UpdatedSinceCursor, PagedAnswer } from './updated-since-cursor.ts';
+export { sandboxWebhookHandler, toSourceRecord } from './sandbox-webhooks.ts';
+export type { SandboxRecord } from './sandbox-webhooks.ts';

@@ -4,7 +4,6 @@
 // It talks HTTP only, like a connector to any other ERP; it never reaches into the sandbox's state.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import { Webhook } from 'standardwebhooks';
 import type {
   CheckItem,
   CheckResult,
@@ -13,13 +12,10 @@ import type {
   ConnectorDeps,
   ConnectorDescription,
   ConnectorFactory,
-  InboundWebhook,
   ReadRequest,
   ReadResult,
-  SourceRecord,
   StreamDescription,
   WebhookHandler,
-  WebhookParseResult,
   WriteOutcome,
 } from '../connector.ts';
 import {
@@ -27,18 +23,11 @@ import {
   ConnectorError,
   ConnectorUnknownCommandError,
   ConnectorUnknownStreamError,
-  WebhookPayloadInvalidError,
-  WebhookSignatureInvalidError,
 } from '../errors.ts';
 import { CrossdockError } from '../../errors/index.ts';
 import { HttpClient, TokenBucketRateBudget } from '../http/index.ts';
-import {
-  cursorQuery,
-  isoMillis,
-  nextCursor,
-  readUpdatedSinceCursor,
-  type PagedAnswer,
-} from './updated-since-cursor.ts';
+import { sandboxWebhookHandler, toSourceRecord } from './sandbox-webhooks.ts';
+import { cursorQuery, nextCursor, readUpdatedSinceCursor, type PagedAnswer } from './updated-since-cursor.ts';
 
 const SYSTEM = 'sandbox-erp';
 
@@ -275,7 +264,11 @@ export class SandboxErpConnector implements Connector<ErpRecord> {
       logger: deps.logger,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
     });
-    this.webhooks = erpWebhookHandler(secrets.webhookSecret);
+    this.webhooks = sandboxWebhookHandler<ErpRecord>(
+      SYSTEM,
+      secrets.webhookSecret,
+      (object) => SANDBOX_ERP_STREAMS.find((s) => s.object === object)?.name,
+    );
   }
 
   describe(): ConnectorDescription {
@@ -342,7 +335,7 @@ export class SandboxErpConnector implements Connector<ErpRecord> {
     });
     const page = response.json<PagedAnswer<ErpRecord>>();
     return {
-      records: page.data.map((r) => toRecord(spec.name, r)),
+      records: page.data.map((r) => toSourceRecord(spec.name, r)),
       cursor: { ...nextCursor(cursor, page, this.overlapMs) },
       hasMore: page.paging.has_more,
     };
@@ -394,53 +387,6 @@ export class SandboxErpConnector implements Connector<ErpRecord> {
   async close(): Promise<void> {
     await this.http.close();
   }
-}
-
-function toRecord(stream: string, row: ErpRecord): SourceRecord<ErpRecord> {
-  return { stream, externalId: String(row.id), updatedAt: isoMillis(row.updated_at), payload: row };
-}
-
-/** Verifies Standard Webhooks signatures and turns `{ type, data: { object, record } }` into records. */
-function erpWebhookHandler(secret: string | undefined): WebhookHandler<ErpRecord> {
-  const verifier = secret === undefined || secret === '' ? undefined : new Webhook(secret);
-  return {
-    verify(request: InboundWebhook): void {
-      if (verifier === undefined)
-        throw new WebhookSignatureInvalidError(SYSTEM, 'no webhookSecret configured');
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(request.headers)) {
-        if (value !== undefined) headers[name] = Array.isArray(value) ? value.join(', ') : (value as string);
-      }
-      try {
-        verifier.verify(request.rawBody, headers);
-      } catch (error) {
-        throw new WebhookSignatureInvalidError(
-          SYSTEM,
-          error instanceof Error ? error.message : String(error),
-        );
-      }
-    },
-    parse(request: InboundWebhook): WebhookParseResult<ErpRecord> {
-      let body: { type?: unknown; data?: { object?: unknown; record?: unknown } };
-      try {
-        body = JSON.parse(request.rawBody.toString('utf8')) as typeof body;
-      } catch {
-        throw new WebhookPayloadInvalidError(SYSTEM, 'not JSON');
-      }
-      const object = body.data?.object;
-      const record = body.data?.record as ErpRecord | undefined;
-      if (typeof body.type !== 'string' || typeof object !== 'string') {
-        throw new WebhookPayloadInvalidError(SYSTEM, 'missing type or data.object');
-      }
-      const spec = SANDBOX_ERP_STREAMS.find((s) => s.object === object);
-      // Objects without a stream (prices) are acknowledged and ignored.
-      if (spec === undefined) return { records: [], pollStreams: [] };
-      if (record === undefined || typeof record.id !== 'string' || typeof record.updated_at !== 'string') {
-        throw new WebhookPayloadInvalidError(SYSTEM, 'data.record lacks id or updated_at');
-      }
-      return { records: [toRecord(spec.name, record)], pollStreams: [] };
-    },
-  };
 }
 
 export const sandboxErpConnectorFactory: ConnectorFactory<SandboxErpConfig, ErpRecord> = {
