@@ -579,14 +579,33 @@ class StoreImpl implements Store {
     }
   }
 
-  #watch(startedAt: number, kind: string): void {
-    const heldMs = performance.now() - startedAt;
-    if (heldMs <= this.#slowMs) return;
-    this.#metrics?.slowTransactions.inc({ dialect: this.dialect });
-    this.#logger.warn(
-      { heldMs: Math.round(heldMs), kind, dialect: this.dialect },
-      'store transaction held its connection too long; a transaction must await only its own queries',
-    );
+  /**
+   * Starts the watchdog for one transaction or batch; call the returned function when it ends. A hold
+   * past slowTransactionMs is reported while it is still going (so a hung callback shows up in the log
+   * before anything else does) and again with its final duration.
+   */
+  #watch(kind: string): () => void {
+    const startedAt = performance.now();
+    let fired = false;
+    const timer = setTimeout(() => {
+      fired = true;
+      this.#metrics?.slowTransactions.inc({ dialect: this.dialect });
+      this.#logger.warn(
+        { heldMs: this.#slowMs, kind, dialect: this.dialect },
+        'store transaction is holding its connection too long; a transaction must await only its own queries',
+      );
+    }, this.#slowMs);
+    timer.unref();
+    return () => {
+      clearTimeout(timer);
+      const heldMs = performance.now() - startedAt;
+      if (!fired && heldMs <= this.#slowMs) return;
+      if (!fired) this.#metrics?.slowTransactions.inc({ dialect: this.dialect });
+      this.#logger.warn(
+        { heldMs: Math.round(heldMs), kind, dialect: this.dialect },
+        'store transaction held its connection too long; a transaction must await only its own queries',
+      );
+    };
   }
 
   async transaction<R>(fn: (tx: StoreTx) => Promise<R>): Promise<R> {
@@ -594,7 +613,7 @@ class StoreImpl implements Store {
     if (this.#closed) throw new StoreClosedError();
     const callbacks: (() => void)[] = [];
     const result = await this.#backend.kysely.transaction().execute(async (trx) => {
-      const startedAt = performance.now();
+      const stopWatch = this.#watch('transaction');
       const marker: TxMarker = { storeId: this.id, kind: 'transaction', violation: undefined, active: true };
       try {
         const value = await txContext.run(marker, () => fn(this.#handle(trx, callbacks)));
@@ -602,7 +621,7 @@ class StoreImpl implements Store {
         return value;
       } finally {
         marker.active = false;
-        this.#watch(startedAt, 'transaction');
+        stopWatch();
       }
     });
     this.#stats.transactions++;
@@ -671,7 +690,7 @@ class StoreImpl implements Store {
     const backend = this.#backend;
     try {
       await backend.withConnection(async (conn) => {
-        const startedAt = performance.now();
+        const stopWatch = this.#watch('durable batch');
         await conn.control(backend.beginSql);
         try {
           const failedAppends = await backend.writeAppends(conn, appends);
@@ -682,13 +701,21 @@ class StoreImpl implements Store {
               error === undefined ? { ok: true, value: undefined, callbacks: [] } : { ok: false, error },
             );
           }
-          let first = true;
+          // Nothing written yet (no appends) means the first callback needs no savepoint: if it fails,
+          // the whole transaction is rolled back and begun again. Saves a round trip per batch.
+          let savepoint: 'none' | 'open' = 'none';
+          let written = appends.length > 0;
           for (const item of fns) {
-            // One round trip per caller on PostgreSQL: release the previous savepoint and open the next.
-            await conn.control(
-              first ? 'savepoint durable_item' : 'release savepoint durable_item; savepoint durable_item',
-            );
-            first = false;
+            const guarded = written;
+            if (guarded) {
+              // One round trip per caller on PostgreSQL: release the previous savepoint and open the next.
+              await conn.control(
+                savepoint === 'open'
+                  ? 'release savepoint durable_item; savepoint durable_item'
+                  : 'savepoint durable_item',
+              );
+              savepoint = 'open';
+            }
             const callbacks: (() => void)[] = [];
             const marker: TxMarker = {
               storeId: this.id,
@@ -701,9 +728,15 @@ class StoreImpl implements Store {
               marker.active = false;
               if (marker.violation !== undefined) throw new StoreIoInTransactionError(marker.violation);
               outcomes.set(item, { ok: true, value, callbacks });
+              written = true;
             } catch (error) {
               marker.active = false;
-              await conn.control('rollback to savepoint durable_item');
+              if (guarded) {
+                await conn.control('rollback to savepoint durable_item');
+              } else {
+                await conn.control('rollback');
+                await conn.control(backend.beginSql);
+              }
               outcomes.set(item, { ok: false, error });
             }
           }
@@ -712,7 +745,7 @@ class StoreImpl implements Store {
           await conn.control('rollback').catch(() => undefined);
           throw error;
         } finally {
-          this.#watch(startedAt, 'durable batch');
+          stopWatch();
         }
       });
     } catch (error) {

@@ -346,6 +346,34 @@ describe.each(dialectCases)('store on $dialect', ({ dialect, open }) => {
       expect(ids.map((r) => r.id)).toEqual(['sql-ok', 'sql-ok-2']);
     });
 
+    it('undoes the first caller of a batch when it fails after writing, keeping its batch-mates', async () => {
+      const results = await Promise.allSettled([
+        store.durable(async (tx) => {
+          await tx
+            .db<TestDb>()
+            .insertInto('t_items')
+            .values({ id: 'first-bad', tenant_id: 't1', qty: 1, big: 0, payload: null })
+            .execute();
+          throw new Error('first caller fails after writing');
+        }),
+        store.durable((tx) =>
+          tx
+            .db<TestDb>()
+            .insertInto('t_items')
+            .values({ id: 'first-ok', tenant_id: 't1', qty: 1, big: 0, payload: null })
+            .execute(),
+        ),
+      ]);
+      expect(results.map((r) => r.status)).toEqual(['rejected', 'fulfilled']);
+      const ids = await store
+        .db<TestDb>()
+        .selectFrom('t_items')
+        .select('id')
+        .where('id', 'like', 'first-%')
+        .execute();
+      expect(ids.map((r) => r.id)).toEqual(['first-ok']);
+    });
+
     it('many concurrent appendDurable callers share far fewer commits than callers', async () => {
       const callers = 1000;
       const before = store.stats();
