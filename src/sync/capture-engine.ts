@@ -491,7 +491,8 @@ export class CaptureEngine {
       mappingVersion: p.mappingVersion ?? '',
       remapped,
     };
-    if (this.#sink !== undefined) await this.#sink(tx, change);
+    // A re-mapping that changes nothing is recorded (mapping version) but is no canonical change.
+    if (this.#sink !== undefined && !(remapped && changed.length === 0)) await this.#sink(tx, change);
     return change;
   }
 

@@ -53,6 +53,8 @@ export type {
   PropagateResult,
   PropagatorOptions,
 } from './desired-state.ts';
+export { compileJsonataMapping } from './jsonata-mapping.ts';
+export type { JsonataLinkConfig, JsonataMappingConfig } from './jsonata-mapping.ts';
 export { SyncEvents } from './sync-events.ts';
 export type { SyncEventMap, SyncEventName, SyncListener } from './sync-events.ts';
 export {
