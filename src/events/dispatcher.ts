@@ -102,7 +102,11 @@ interface ParkedEntry {
   dirty: boolean;
 }
 
+/** The step's commit was fenced off: lease lost, or an operator action changed the consumer meanwhile. */
 class LeaseLostError extends Error {}
+
+/** Entity states kept in memory per consumer before the cache starts over. */
+const CACHE_LIMIT = 200_000;
 
 interface ReplayFilter {
   readonly types?: readonly string[];
@@ -129,6 +133,8 @@ function errorText(error: unknown): string {
 /** One step's view of a consumer: caches entity states and parked rows, collects writes, commits once. */
 class Step {
   readonly states = new Map<string, EntityState>();
+  /** Entities whose held events were all read in this step. */
+  readonly parkedLoaded = new Set<string>();
   readonly parked = new Map<string, ParkedEntry>();
   readonly deadLetters: Record<string, unknown>[] = [];
   halted: LoggedEvent | undefined;
@@ -154,6 +160,11 @@ export class ConsumerRunner {
   #leaseUntil = 0;
   #closed = false;
   #taken: { events: readonly LoggedEvent[]; done: (error?: Error) => void }[] = [];
+  /** Committed entity states of this consumer, valid while this process owns it. */
+  readonly #cache = new Map<string, { last: number; blocked: number | null }>();
+  /** Entities with held events (undefined: not read yet). */
+  #parkedKeys: Set<string> | undefined;
+  #adminVersion: number | undefined;
   #offered: { events: readonly LoggedEvent[]; done: (error?: Error) => void }[] = [];
 
   readonly maxAttempts: number;
@@ -243,11 +254,14 @@ export class ConsumerRunner {
         const more = await this.#step();
         if (more) this.#again = true;
       } catch (error) {
+        this.#invalidate();
         for (const o of this.#taken) o.done(error instanceof Error ? error : new Error(errorText(error)));
         this.#taken = [];
         if (error instanceof LeaseLostError) {
+          // Lost the lease, or an operator changed the consumer mid-step: try again on fresh state
+          // (a lost lease is then noticed when it cannot be taken back).
           this.#leaseUntil = 0;
-          this.wakeAt(Date.now() + this.dispatcher.leaseMs / 2);
+          this.wakeAt(Date.now() + 10);
         } else {
           this.dispatcher.logger.error({ err: error, consumer: this.name }, 'event consumer step failed');
           this.wakeAt(Date.now() + 1000);
@@ -255,6 +269,11 @@ export class ConsumerRunner {
         return;
       }
     } while (this.#again && !this.#closed);
+  }
+
+  #invalidate(): void {
+    this.#cache.clear();
+    this.#parkedKeys = undefined;
   }
 
   async #acquireLease(now: number): Promise<boolean> {
@@ -291,10 +310,13 @@ export class ConsumerRunner {
       .executeTakeFirst();
     if (row === undefined || row.status === 'paused') return false;
     const now = Date.now();
+    const hadLease = this.#leaseUntil > now;
     if (!(await this.#acquireLease(now))) {
       this.wakeAt(now + d.leaseMs / 2);
       return false;
     }
+    if (!hadLease || row.admin_version !== this.#adminVersion) this.#invalidate();
+    this.#adminVersion = row.admin_version;
     if (row.retry_at !== null && Number(row.retry_at) > now) {
       this.wakeAt(Number(row.retry_at));
       return false;
@@ -383,60 +405,79 @@ export class ConsumerRunner {
     );
   }
 
-  /** Loads entity states and the parked rows of the entities a step touches (two queries). */
+  /**
+   * Loads the entity states and held events of the entities a step touches. States are cached while
+   * this process owns the consumer (it is their only writer; operator actions bump `admin_version`,
+   * which drops the cache); misses are read with one indexed `IN` query per (generation, tenant,
+   * kind). Held events are read only for entities known to have some.
+   */
   async #loadStates(step: Step, wanted: { generation: number; key: EntityKey }[]): Promise<void> {
     const db = this.dispatcher.store.db<EventsDb>();
     const unique = new Map<string, { generation: number; key: EntityKey }>();
     for (const w of wanted) unique.set(stateKey(w.generation, w.key), w);
-    const list = [...unique.values()];
-    for (let i = 0; i < list.length; i += 200) {
-      const chunk = list.slice(i, i + 200);
-      const states = await db
-        .selectFrom('ev_consumer_entities')
-        .selectAll()
-        .where('consumer', '=', this.name)
-        .where((eb) =>
-          eb.or(
-            chunk.map((w) =>
-              eb.and([
-                eb('generation', '=', w.generation),
-                eb('tenant_id', '=', w.key.tenantId),
-                eb('entity_kind', '=', w.key.kind),
-                eb('entity_id', '=', w.key.id),
-              ]),
-            ),
-          ),
-        )
-        .execute();
-      for (const s of states) {
-        step.states.set(
-          stateKey(s.generation, { tenantId: s.tenant_id, kind: s.entity_kind, id: s.entity_id }),
-          {
-            last: Number(s.last_seq),
-            blocked: s.blocked_seq === null ? null : Number(s.blocked_seq),
+    const misses = new Map<string, { generation: number; tenantId: string; kind: string; ids: string[] }>();
+    for (const [k, w] of unique) {
+      const cached = this.#cache.get(k);
+      if (cached !== undefined) {
+        step.states.set(k, { last: cached.last, blocked: cached.blocked, dirty: false, loaded: true });
+        continue;
+      }
+      const group = `${w.generation}\u0000${w.key.tenantId}\u0000${w.key.kind}`;
+      let entry = misses.get(group);
+      if (entry === undefined) {
+        entry = { generation: w.generation, tenantId: w.key.tenantId, kind: w.key.kind, ids: [] };
+        misses.set(group, entry);
+      }
+      entry.ids.push(w.key.id);
+    }
+    for (const m of misses.values()) {
+      for (let i = 0; i < m.ids.length; i += 500) {
+        const rows = await db
+          .selectFrom('ev_consumer_entities')
+          .select(['entity_id', 'last_seq', 'blocked_seq'])
+          .where('consumer', '=', this.name)
+          .where('generation', '=', m.generation)
+          .where('tenant_id', '=', m.tenantId)
+          .where('entity_kind', '=', m.kind)
+          .where('entity_id', 'in', m.ids.slice(i, i + 500))
+          .execute();
+        for (const r of rows) {
+          step.states.set(stateKey(m.generation, { tenantId: m.tenantId, kind: m.kind, id: r.entity_id }), {
+            last: Number(r.last_seq),
+            blocked: r.blocked_seq === null ? null : Number(r.blocked_seq),
             dirty: false,
             loaded: true,
-          },
-        );
+          });
+        }
       }
-      const parked = await db
+    }
+
+    if (this.#parkedKeys === undefined) {
+      const rows = await db
+        .selectFrom('ev_parked')
+        .select(['generation', 'tenant_id', 'entity_kind', 'entity_id'])
+        .distinct()
+        .where('consumer', '=', this.name)
+        .execute();
+      this.#parkedKeys = new Set(
+        rows.map((r) =>
+          stateKey(r.generation, { tenantId: r.tenant_id, kind: r.entity_kind, id: r.entity_id }),
+        ),
+      );
+    }
+    for (const [k, w] of unique) {
+      if (!this.#parkedKeys.has(k)) continue;
+      step.parkedLoaded.add(k);
+      const rows = await db
         .selectFrom('ev_parked')
         .selectAll()
         .where('consumer', '=', this.name)
-        .where((eb) =>
-          eb.or(
-            chunk.map((w) =>
-              eb.and([
-                eb('generation', '=', w.generation),
-                eb('tenant_id', '=', w.key.tenantId),
-                eb('entity_kind', '=', w.key.kind),
-                eb('entity_id', '=', w.key.id),
-              ]),
-            ),
-          ),
-        )
+        .where('generation', '=', w.generation)
+        .where('tenant_id', '=', w.key.tenantId)
+        .where('entity_kind', '=', w.key.kind)
+        .where('entity_id', '=', w.key.id)
         .execute();
-      this.#addParked(step, parked);
+      this.#addParked(step, rows);
     }
   }
 
@@ -737,6 +778,9 @@ export class ConsumerRunner {
         })
         .where('name', '=', name)
         .where('owner', '=', d.owner)
+        // An operator action during the step (redrive, skip, replay) may have changed what the step
+        // read: its writes are dropped and the step runs again on fresh state.
+        .where('admin_version', '=', step.row.admin_version)
         .executeTakeFirst();
       if (Number(fenced.numUpdatedRows) !== 1) throw new LeaseLostError(name);
       if (replayPosition !== null) {
@@ -793,6 +837,25 @@ export class ConsumerRunner {
           .execute();
       }
     });
+    if (this.#cache.size > CACHE_LIMIT) this.#cache.clear();
+    for (const [k, st] of step.states)
+      if (st.dirty) this.#cache.set(k, { last: st.last, blocked: st.blocked });
+    const keys = this.#parkedKeys;
+    if (keys !== undefined) {
+      const remaining = new Set<string>();
+      for (const p of step.parked.values()) {
+        const k = stateKey(p.row.generation, {
+          tenantId: p.row.tenant_id,
+          kind: p.row.entity_kind,
+          id: p.row.entity_id,
+        });
+        if (!p.gone) {
+          keys.add(k);
+          remaining.add(k);
+        }
+      }
+      for (const k of step.parkedLoaded) if (!remaining.has(k)) keys.delete(k);
+    }
     if (retryAt !== null && status !== 'paused') this.wakeAt(retryAt);
   }
 }
@@ -851,6 +914,7 @@ export class EventDispatcher {
         replay_until: null,
         replay_filter: null,
         consecutive_failures: 0,
+        admin_version: 0,
         retry_at: null,
         owner: null,
         lease_until: null,

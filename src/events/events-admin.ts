@@ -188,6 +188,7 @@ export class EventsAdmin {
       .updateTable('ev_consumers')
       .set((eb) => ({
         generation: eb('generation', '+', 1),
+        admin_version: eb('admin_version', '+', 1),
         replay_position: from,
         replay_until: until,
         replay_filter: filter,
@@ -281,6 +282,12 @@ export class EventsAdmin {
         .where('status', '=', 'open')
         .executeTakeFirst();
       if (Number(claimed.numUpdatedRows) !== 1) throw new DeadLetterResolvedError(id, 'resolved');
+      // Tells the process owning the consumer to reread the states and held events changed here.
+      await db
+        .updateTable('ev_consumers')
+        .set((eb) => ({ admin_version: eb('admin_version', '+', 1) }))
+        .where('name', '=', dl.consumer)
+        .execute();
       await db
         .insertInto('ev_parked')
         .values({
@@ -323,6 +330,12 @@ export class EventsAdmin {
         .where('status', '=', 'open')
         .executeTakeFirst();
       if (Number(claimed.numUpdatedRows) !== 1) throw new DeadLetterResolvedError(id, 'resolved');
+      // Tells the process owning the consumer to reread the states and held events changed here.
+      await db
+        .updateTable('ev_consumers')
+        .set((eb) => ({ admin_version: eb('admin_version', '+', 1) }))
+        .where('name', '=', dl.consumer)
+        .execute();
       await db
         .updateTable('ev_consumer_entities')
         .set({

@@ -16,6 +16,7 @@ create table ev_consumers (
   replay_until ${big},
   replay_filter ${text},
   consecutive_failures integer not null default 0,
+  admin_version integer not null default 0,
   retry_at ${big},
   owner ${text},
   lease_until ${big},

@@ -48,6 +48,8 @@ export interface EvConsumersTable {
   replay_until: Big | null;
   replay_filter: string | null;
   consecutive_failures: number;
+  /** Bumped by operator actions that change entity states or held events (drops caches). */
+  admin_version: number;
   retry_at: Big | null;
   owner: string | null;
   lease_until: Big | null;
