@@ -257,3 +257,26 @@ export class WorkflowDefinitionInvalidError extends CrossdockError {
     super(WorkflowDefinitionInvalidDef, reason);
   }
 }
+
+export const WorkflowCompensationFailedDef = defineError({
+  code: 'WORKFLOW_COMPENSATION_FAILED',
+  status: 502,
+  retryable: false,
+  title: 'A saga compensation failed',
+  description:
+    'A workflow failed and undoing its completed steps did not fully succeed: at least one compensation step exhausted its retries. `failedCompensations` names them; the other compensations ran. The run ends `failed`; fix the target system by hand or retry the run, which replays the compensations that completed and runs the failed ones again.',
+});
+export class WorkflowCompensationFailedError extends CrossdockError {
+  constructor(
+    readonly runId: string,
+    readonly failedCompensations: readonly string[],
+    options: CrossdockErrorOptions = {},
+  ) {
+    super(
+      WorkflowCompensationFailedDef,
+      `run ${runId}: compensation failed for ${failedCompensations.join(', ')}`,
+      { runId, failedCompensations },
+      options,
+    );
+  }
+}

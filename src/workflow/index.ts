@@ -1,6 +1,15 @@
 // Durable workflow runtime: journaled steps, replay, retries, recovery, leases, operators' controls.
 export { defineWorkflow, markNotApplied, isNotApplied } from './workflow-definition.ts';
-export type { WorkflowDefinition, WorkflowContext, StepContext, StepOptions } from './workflow-definition.ts';
+export type {
+  WorkflowDefinition,
+  WorkflowContext,
+  StepContext,
+  StepOptions,
+  SignalResult,
+  ChildOptions,
+} from './workflow-definition.ts';
+export { createSaga, runSaga } from './saga.ts';
+export type { Saga, SagaStepOptions } from './saga.ts';
 export { DEFAULT_RETRY_POLICY, resolveRetryPolicy, retryDelayMs } from './retry-policy.ts';
 export type { RetryPolicy, ResolvedRetryPolicy } from './retry-policy.ts';
 export { WorkflowRuntime } from './workflow-runtime.ts';
@@ -70,4 +79,6 @@ export {
   WorkflowRunFailedDef,
   WorkflowDefinitionInvalidError,
   WorkflowDefinitionInvalidDef,
+  WorkflowCompensationFailedError,
+  WorkflowCompensationFailedDef,
 } from './errors.ts';

@@ -129,11 +129,67 @@ CREATE TABLE wf_attempts (
 );
 `;
 
+// Signals sent to runs (kept until a wait consumes them, so a signal sent before the wait is not lost),
+// queues with priorities, and rate budgets shared by every process on the database.
+const signalsSqlite = `
+CREATE TABLE wf_signals (
+  seq INTEGER PRIMARY KEY AUTOINCREMENT,
+  run_id TEXT NOT NULL,
+  signal_id TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  payload TEXT,
+  sent_at INTEGER NOT NULL,
+  consumed_step INTEGER,
+  UNIQUE (run_id, signal_id)
+);
+CREATE INDEX wf_signals_waiting ON wf_signals (run_id, name, seq) WHERE consumed_step IS NULL;
+ALTER TABLE wf_runs ADD COLUMN queue TEXT;
+ALTER TABLE wf_runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX wf_runs_queued ON wf_runs (queue, priority, created_at) WHERE status = 'pending';
+CREATE TABLE wf_budgets (
+  name TEXT PRIMARY KEY,
+  tokens REAL NOT NULL,
+  refilled_at INTEGER NOT NULL,
+  blocked_until INTEGER NOT NULL
+) WITHOUT ROWID;
+`;
+
+const signalsPostgres = `
+CREATE TABLE wf_signals (
+  seq BIGSERIAL PRIMARY KEY,
+  run_id TEXT NOT NULL,
+  signal_id TEXT NOT NULL,
+  tenant_id TEXT NOT NULL,
+  name TEXT NOT NULL,
+  payload TEXT,
+  sent_at BIGINT NOT NULL,
+  consumed_step INTEGER,
+  UNIQUE (run_id, signal_id)
+);
+CREATE INDEX wf_signals_waiting ON wf_signals (run_id, name, seq) WHERE consumed_step IS NULL;
+ALTER TABLE wf_runs ADD COLUMN queue TEXT;
+ALTER TABLE wf_runs ADD COLUMN priority INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX wf_runs_queued ON wf_runs (queue, priority, created_at) WHERE status = 'pending';
+CREATE TABLE wf_budgets (
+  name TEXT PRIMARY KEY,
+  tokens DOUBLE PRECISION NOT NULL,
+  refilled_at BIGINT NOT NULL,
+  blocked_until BIGINT NOT NULL
+);
+`;
+
 export const workflowMigrations: Migration[] = [
   {
     id: '0100_workflow_runs',
     description: 'Workflow runs, searchable business keys, step journal and attempt history',
     sqlite: runsSqlite,
     postgres: runsPostgres,
+  },
+  {
+    id: '0101_workflow_signals_queues_budgets',
+    description: 'Signals kept until consumed, run queues with priorities, shared rate budgets',
+    sqlite: signalsSqlite,
+    postgres: signalsPostgres,
   },
 ];

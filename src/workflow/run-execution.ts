@@ -13,6 +13,8 @@ import {
 import { resolveRetryPolicy, retryDelayMs, type ResolvedRetryPolicy } from './retry-policy.ts';
 import {
   isNotApplied,
+  type ChildOptions,
+  type SignalResult,
   type StepContext,
   type StepOptions,
   type WorkflowContext,
@@ -35,6 +37,19 @@ export interface RunExecutionDeps {
   readonly logger: Logger;
   readonly now: () => number;
   readonly random: () => number;
+  /** How often a signal wait re-reads the store for signals sent by other processes, in ms. */
+  readonly signalPollMs: number;
+  /** Starts child runs and waits for them (the runtime). */
+  readonly children: ChildRunner;
+}
+
+export interface ChildRunner {
+  start(
+    workflow: WorkflowDefinition<unknown, unknown> | string,
+    input: unknown,
+    options: { runId: string; tenantId: string; businessKeys: Record<string, string> },
+  ): Promise<{ runId: string }>;
+  result(runId: string): Promise<unknown>;
 }
 
 export type ResumeReason = 'fresh' | 'recovery' | 'operator' | 'pending';
@@ -138,6 +153,7 @@ export class RunExecution {
   #nextStepId = 0;
   #fatal: WorkflowNondeterminismError | undefined;
   #newCompletionSeen = false;
+  readonly #signalWaiters = new Map<string, Set<() => void>>();
   #resolveSettled!: (s: RunSettlement) => void;
 
   constructor(
@@ -209,6 +225,36 @@ export class RunExecution {
           fn as (s: StepContext<unknown>) => Promise<unknown>,
           options ?? {},
         ) as never;
+      },
+      sleep: (ms) => this.#sleep(this.#nextStepId++, ms),
+      waitForSignal: <T>(name: string, timeoutMs: number) => {
+        const deadlineStep = this.#nextStepId++;
+        const receiptStep = this.#nextStepId++;
+        return this.#waitForSignal(deadlineStep, receiptStep, name, timeoutMs) as Promise<SignalResult<T>>;
+      },
+      startChild: (workflow, input, options) =>
+        this.#startChild(
+          this.#nextStepId++,
+          workflow as WorkflowDefinition<unknown, unknown> | string,
+          input,
+          options,
+        ),
+      childResult: <Out>(childRunId: string) =>
+        this.#childResult(this.#nextStepId++, childRunId) as Promise<Out>,
+      runChild: async <In, Out>(
+        workflow: WorkflowDefinition<In, Out> | string,
+        input: In,
+        options?: ChildOptions,
+      ): Promise<Out> => {
+        const startStep = this.#nextStepId++;
+        const resultStep = this.#nextStepId++;
+        const child = await this.#startChild(
+          startStep,
+          workflow as WorkflowDefinition<unknown, unknown> | string,
+          input,
+          options,
+        );
+        return (await this.#childResult(resultStep, child)) as Out;
       },
     };
     let output: unknown;
@@ -473,6 +519,149 @@ export class RunExecution {
       });
       await sleep(delay, this.#abort.signal);
     }
+  }
+
+  /** Wakes waits for signal `name` in this run (a signal was just stored by this process). */
+  notifySignal(name: string): void {
+    for (const wake of [...(this.#signalWaiters.get(name) ?? [])]) wake();
+  }
+
+  static readonly #once: StepOptions<unknown> = { retry: { maxAttempts: 1 } };
+
+  async #sleep(stepId: number, ms: number): Promise<void> {
+    const wakeAt = (await this.#step(
+      stepId,
+      'sleep',
+      async () => this.#deps.now() + ms,
+      RunExecution.#once,
+    )) as number;
+    const remaining = wakeAt - this.#deps.now();
+    if (remaining > 0) await sleep(remaining, this.#abort.signal);
+  }
+
+  async #waitForSignal(
+    deadlineStep: number,
+    receiptStep: number,
+    name: string,
+    timeoutMs: number,
+  ): Promise<SignalResult<unknown>> {
+    const stepName = `signal:${name}`;
+    const deadline = (await this.#step(
+      deadlineStep,
+      `${stepName}:deadline`,
+      async () => this.#deps.now() + timeoutMs,
+      RunExecution.#once,
+    )) as number;
+    this.#throwIfStopped();
+    const record = this.#steps.get(receiptStep);
+    if (record) {
+      if (record.stepName !== stepName) {
+        this.#fatal ??= new WorkflowNondeterminismError(
+          this.run.runId,
+          receiptStep,
+          record.stepName,
+          stepName,
+        );
+        throw this.#fatal;
+      }
+      return parseJson(record.output) as SignalResult<unknown>;
+    }
+    const step = {
+      runId: this.run.runId,
+      stepId: receiptStep,
+      tenantId: this.run.tenantId,
+      stepName,
+      input: null,
+      keyGeneration: 0,
+      attempts: 1,
+      startedAt: this.#deps.now(),
+    };
+    for (;;) {
+      this.#throwIfStopped();
+      const now = this.#deps.now();
+      const output = await this.#deps.journal
+        .consumeSignal(this.#fence, { ...step, completedAt: now }, name)
+        .catch((e: unknown) => this.#onWriteError(e));
+      if (output !== null) {
+        this.#newCompletionSeen = true;
+        return JSON.parse(output) as SignalResult<unknown>;
+      }
+      const remaining = deadline - now;
+      if (remaining <= 0) {
+        const timedOut: SignalResult<unknown> = { received: false };
+        await this.#deps.journal
+          .writeStep(
+            this.#fence,
+            { ...step, status: 'completed', output: JSON.stringify(timedOut), error: null, completedAt: now },
+            null,
+          )
+          .catch((e: unknown) => this.#onWriteError(e));
+        this.#newCompletionSeen = true;
+        return timedOut;
+      }
+      await this.#waitForWake(name, Math.min(remaining, this.#deps.signalPollMs));
+    }
+  }
+
+  #waitForWake(name: string, ms: number): Promise<void> {
+    return new Promise((resolve, reject) => {
+      let waiters = this.#signalWaiters.get(name);
+      if (!waiters) {
+        waiters = new Set();
+        this.#signalWaiters.set(name, waiters);
+      }
+      const set = waiters;
+      const done = () => {
+        clearTimeout(timer);
+        set.delete(wake);
+        this.#inFlight.delete(stop);
+      };
+      const wake = () => {
+        done();
+        resolve();
+      };
+      const stop = (reason: unknown) => {
+        done();
+        // The reason is the run's abort reason: a typed CrossdockError or the shutdown marker.
+        // eslint-disable-next-line @typescript-eslint/prefer-promise-reject-errors
+        reject(reason);
+      };
+      const timer = setTimeout(wake, ms);
+      set.add(wake);
+      this.#inFlight.add(stop);
+    });
+  }
+
+  async #startChild(
+    stepId: number,
+    workflow: WorkflowDefinition<unknown, unknown> | string,
+    input: unknown,
+    options: ChildOptions = {},
+  ): Promise<string> {
+    const name = typeof workflow === 'string' ? workflow : workflow.name;
+    const childRunId = options.runId ?? `${this.run.runId}:${stepId}`;
+    return (await this.#step(
+      stepId,
+      `start-child:${name}`,
+      async () =>
+        (
+          await this.#deps.children.start(workflow, input, {
+            runId: childRunId,
+            tenantId: this.run.tenantId,
+            businessKeys: { ...(options.businessKeys ?? {}), parentRun: this.run.runId },
+          })
+        ).runId,
+      {},
+    )) as string;
+  }
+
+  async #childResult(stepId: number, childRunId: string): Promise<unknown> {
+    return this.#step(
+      stepId,
+      'child-result',
+      () => this.#deps.children.result(childRunId),
+      RunExecution.#once,
+    );
   }
 
   /**

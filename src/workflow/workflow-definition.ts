@@ -61,11 +61,48 @@ export interface WorkflowContext {
    * together with `Promise.all` keep their ids on replay. Results must be JSON-serialisable; the value
    * returned is the JSON round trip of `fn`'s result, the same on first run and on replay.
    */
+  /**
+   * Durable sleep: the wake-up time is journaled, so after a crash the run sleeps only what is left.
+   * The run stays in memory while it sleeps (suited to minutes and hours, not months).
+   */
+  sleep(ms: number): Promise<void>;
+  /**
+   * Waits for a signal sent with `runtime.sendSignal(runId, name, payload)`, up to `timeoutMs`. Signals
+   * sent before the wait are kept and consumed oldest first, one per wait. The deadline is journaled.
+   */
+  waitForSignal<T = unknown>(name: string, timeoutMs: number): Promise<SignalResult<T>>;
+  /**
+   * Starts a child run (same tenant) and returns its run id; the child run id defaults to
+   * `<runId>:<stepId>`, so a replay attaches to the same child instead of starting another.
+   */
+  startChild<In>(
+    workflow: WorkflowDefinition<In, unknown> | string,
+    input: In,
+    options?: ChildOptions,
+  ): Promise<string>;
+  /** Waits for a child run's output; a failed child fails this step with WORKFLOW_STEP_FAILED. */
+  childResult<Out>(childRunId: string): Promise<Out>;
+  /** `startChild` then `childResult`. */
+  runChild<In, Out>(
+    workflow: WorkflowDefinition<In, Out> | string,
+    input: In,
+    options?: ChildOptions,
+  ): Promise<Out>;
   step<T, I = undefined>(
     name: string,
     fn: (step: StepContext<I>) => Promise<T>,
     options?: StepOptions<I>,
   ): Promise<T>;
+}
+
+export type SignalResult<T> =
+  { readonly received: true; readonly signalId: string; readonly payload: T } | { readonly received: false };
+
+export interface ChildOptions {
+  /** Child run id (default `<parent runId>:<stepId>`). */
+  readonly runId?: string;
+  /** Business keys of the child; `parentRun` is added (default none). */
+  readonly businessKeys?: Readonly<Record<string, string>>;
 }
 
 export interface WorkflowDefinition<In = unknown, Out = unknown> {

@@ -1,7 +1,7 @@
 // Every read and write of the workflow tables. Hot-path writes (start, step results, completion) are
 // precompiled SQL sent through `store.durable`, so concurrent runs share one commit; each of them is
 // fenced by the run's lease epoch, so a worker that lost its lease writes nothing.
-import { CompiledQuery, type Kysely } from 'kysely';
+import { CompiledQuery, type Generated, type Kysely } from 'kysely';
 import type { Store } from '../store/index.ts';
 import { WorkflowLeaseLostError } from './errors.ts';
 import type { AttemptEffect, AttemptOutcome } from './workflow-events.ts';
@@ -28,6 +28,24 @@ export interface WfRunsTable {
   created_at: number | string;
   updated_at: number | string;
   completed_at: number | string | null;
+  queue: string | null;
+  priority: number;
+}
+export interface WfSignalsTable {
+  seq: Generated<number>;
+  run_id: string;
+  signal_id: string;
+  tenant_id: string;
+  name: string;
+  payload: string | null;
+  sent_at: number | string;
+  consumed_step: number | null;
+}
+export interface WfBudgetsTable {
+  name: string;
+  tokens: number;
+  refilled_at: number | string;
+  blocked_until: number | string;
 }
 export interface WfRunKeysTable {
   run_id: string;
@@ -70,6 +88,8 @@ export interface WorkflowTables {
   wf_run_keys: WfRunKeysTable;
   wf_steps: WfStepsTable;
   wf_attempts: WfAttemptsTable;
+  wf_signals: WfSignalsTable;
+  wf_budgets: WfBudgetsTable;
 }
 
 /** A run as the runtime and operators see it; JSON columns are left as text until someone needs them. */
@@ -90,6 +110,10 @@ export interface RunRecord {
   readonly createdAt: number;
   readonly updatedAt: number;
   readonly completedAt: number | null;
+  /** Queue the run waits in while pending (null: started directly). */
+  readonly queue: string | null;
+  /** Higher runs first within a queue. */
+  readonly priority: number;
 }
 
 export interface StepRecord {
@@ -141,6 +165,8 @@ export interface NewRun {
   readonly owner: string | null;
   readonly leaseExpiresAt: number | null;
   readonly now: number;
+  readonly queue?: string | null;
+  readonly priority?: number;
 }
 
 /** PostgreSQL BIGINT arrives as a string; SQLite INTEGER as a number. */
@@ -168,6 +194,8 @@ export function toRunRecord(r: WfRunsTable): RunRecord {
     createdAt: num(r.created_at),
     updatedAt: num(r.updated_at),
     completedAt: num(r.completed_at),
+    queue: r.queue ?? null,
+    priority: Number(r.priority ?? 0),
   };
 }
 
@@ -327,6 +355,8 @@ const RUN_COLUMNS: Columns = [
   ['recovery_count', 'integer'],
   ['created_at', 'bigint'],
   ['updated_at', 'bigint'],
+  ['queue', 'text'],
+  ['priority', 'integer'],
 ];
 const KEY_COLUMNS: Columns = [
   ['run_id', 'text'],
@@ -520,6 +550,8 @@ export class WorkflowJournal {
               0,
               r.now,
               r.now,
+              r.queue ?? null,
+              r.priority ?? 0,
             ]),
           ),
         );
@@ -684,6 +716,94 @@ export class WorkflowJournal {
     now: number,
   ): Promise<boolean> {
     return this.#enqueue({ kind: 'finish', fence, status, output, error, now });
+  }
+
+  /** Stores a signal for a run; false when a signal with this id was sent already. */
+  async insertSignal(signal: {
+    runId: string;
+    signalId: string;
+    tenantId: string;
+    name: string;
+    payload: string | null;
+    now: number;
+  }): Promise<boolean> {
+    return this.#store.durable(async (tx) => {
+      const result = await tx
+        .db<WorkflowTables>()
+        .insertInto('wf_signals')
+        .values({
+          run_id: signal.runId,
+          signal_id: signal.signalId,
+          tenant_id: signal.tenantId,
+          name: signal.name,
+          payload: signal.payload,
+          sent_at: signal.now,
+          consumed_step: null,
+        })
+        .onConflict((oc) => oc.columns(['run_id', 'signal_id']).doNothing())
+        .executeTakeFirst();
+      return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
+    });
+  }
+
+  /**
+   * Under the run's lease, takes the oldest signal `name` not yet consumed and journals it as the result
+   * of `step`, in one transaction. Returns the step output, or null when no signal is waiting.
+   */
+  async consumeSignal(
+    fence: Fence,
+    step: Omit<StepRecord, 'output' | 'status' | 'error'>,
+    name: string,
+  ): Promise<string | null> {
+    return this.#store.durable(async (tx) => {
+      const db = tx.db<WorkflowTables>();
+      const fenced = await db
+        .updateTable('wf_runs')
+        .set({ updated_at: step.completedAt })
+        .where('run_id', '=', fence.runId)
+        .where('lease_epoch', '=', fence.epoch)
+        .where('status', '=', 'running')
+        .executeTakeFirst();
+      if (Number(fenced.numUpdatedRows) !== 1) throw new WorkflowLeaseLostError(fence.runId, fence.epoch);
+      const signal = await db
+        .selectFrom('wf_signals')
+        .select(['seq', 'payload', 'signal_id'])
+        .where('run_id', '=', fence.runId)
+        .where('name', '=', name)
+        .where('consumed_step', 'is', null)
+        .orderBy('seq')
+        .limit(1)
+        .executeTakeFirst();
+      if (!signal) return null;
+      await db
+        .updateTable('wf_signals')
+        .set({ consumed_step: step.stepId })
+        .where('seq', '=', signal.seq)
+        .execute();
+      const output = JSON.stringify({
+        received: true,
+        signalId: signal.signal_id,
+        payload: signal.payload === null ? null : (JSON.parse(signal.payload) as unknown),
+      });
+      await db
+        .insertInto('wf_steps')
+        .values({
+          run_id: step.runId,
+          step_id: step.stepId,
+          tenant_id: step.tenantId,
+          step_name: step.stepName,
+          status: 'completed',
+          input: step.input,
+          output,
+          error: null,
+          key_generation: step.keyGeneration,
+          attempts: step.attempts,
+          started_at: step.startedAt,
+          completed_at: step.completedAt,
+        })
+        .execute();
+      return output;
+    });
   }
 
   /**

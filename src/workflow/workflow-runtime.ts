@@ -36,6 +36,8 @@ export interface WorkflowRuntimeOptions {
   readonly maxRecoveredRuns?: number;
   /** How often `result()` re-reads a run that executes in another process, in ms (default 200). */
   readonly resultPollMs?: number;
+  /** How often a signal wait re-reads the store for signals sent from other processes, in ms (default 500). */
+  readonly signalPollMs?: number;
   /** Clock in epoch ms (default Date.now); tests pass their own. */
   readonly now?: () => number;
   /** Source of jitter in [0, 1) (default Math.random). */
@@ -71,6 +73,7 @@ export class WorkflowRuntime {
   readonly #pollMs: number;
   readonly #maxRecovered: number;
   readonly #resultPollMs: number;
+  readonly #signalPollMs: number;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #definitions = new Map<string, Map<number, AnyDefinition>>();
@@ -90,6 +93,7 @@ export class WorkflowRuntime {
     this.#pollMs = options.pollIntervalMs ?? 1000;
     this.#maxRecovered = options.maxRecoveredRuns ?? 200;
     this.#resultPollMs = options.resultPollMs ?? 200;
+    this.#signalPollMs = options.signalPollMs ?? 500;
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
     this.events.onListenerError = (event, error) =>
@@ -157,6 +161,8 @@ export class WorkflowRuntime {
       createdAt: now,
       updatedAt: now,
       completedAt: null,
+      queue: null,
+      priority: 0,
     };
     const execution = this.#newExecution(definition, run, 1, 'fresh');
     // Registered before the insert so the recovery poll never claims a run this process is starting.
@@ -243,6 +249,11 @@ export class WorkflowRuntime {
         logger: this.#logger,
         now: this.#now,
         random: this.#random,
+        signalPollMs: this.#signalPollMs,
+        children: {
+          start: (workflow, input, options) => this.start(workflow, input, options),
+          result: (runId) => this.result(runId),
+        },
       },
       definition,
       run,
@@ -357,6 +368,32 @@ export class WorkflowRuntime {
     });
     this.#run(execution);
     return true;
+  }
+
+  /**
+   * Sends signal `name` to a run. Kept until a `waitForSignal(name)` of the run consumes it (oldest
+   * first). `signalId` makes sending idempotent (default a new id). Returns false for a duplicate.
+   */
+  async sendSignal(
+    runId: string,
+    name: string,
+    payload?: unknown,
+    options: { signalId?: string; tenantId?: string } = {},
+  ): Promise<boolean> {
+    const run = await this.journal.getRun(runId);
+    if (!run || (options.tenantId !== undefined && run.tenantId !== options.tenantId)) {
+      throw new WorkflowRunNotFoundError(runId);
+    }
+    const created = await this.journal.insertSignal({
+      runId,
+      signalId: options.signalId ?? newRunId(this.#now()),
+      tenantId: run.tenantId,
+      name,
+      payload: payload === undefined ? null : JSON.stringify(payload),
+      now: this.#now(),
+    });
+    this.#active.get(runId)?.notifySignal(name);
+    return created;
   }
 
   /** Aborts a run executing in this process after an operator cancelled it in the store. */
