@@ -64,6 +64,7 @@ export {
   isAmbiguous,
 } from './errors.ts';
 export type { Delivery } from './errors.ts';
+export type { CanonicalDraft, OrderLineDraft, Lookup } from './canonical-draft.ts';
 export {
   HttpClient,
   HTTP_METHODS,

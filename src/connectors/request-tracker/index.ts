@@ -12,3 +12,12 @@ export type { RtConfig, CaseComment, CaseCreate, CaseUpdate } from './rt-connect
 export { TicketUpdateCoalescer } from './ticket-update-coalescer.ts';
 export type { TicketChange, SendUpdate } from './ticket-update-coalescer.ts';
 export { wallClock, zoneOffsetMs, safeLowerBound, rtInstant } from './rt-time.ts';
+export {
+  mapRtRecord,
+  mapTicket,
+  mapTransaction,
+  requestorEmail,
+  casePriority,
+  RT_CASE_STATES,
+  RT_MILESTONES,
+} from './rt-mapping.ts';

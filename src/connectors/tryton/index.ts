@@ -14,3 +14,20 @@ export { decimal, date, datetime, decode } from './tryton-codec.ts';
 export type { TrytonDecimal, TrytonDate, TrytonDateTime } from './tryton-codec.ts';
 export { TRYTON_STREAMS } from './tryton-streams.ts';
 export type { TrytonStreamSpec } from './tryton-streams.ts';
+export {
+  mapTrytonRecord,
+  mapSale,
+  mapSaleLine,
+  mapShipment,
+  mapInvoice,
+  mapParty,
+  mapComplaint,
+  orderState,
+  invoiceState,
+  trytonRef,
+  TRYTON_ORDER_STATES,
+  TRYTON_ORDER_SHIPMENT_STATES,
+  TRYTON_SHIPMENT_STATES,
+  TRYTON_INVOICE_STATES,
+  TRYTON_RETURN_STATES,
+} from './tryton-mapping.ts';

@@ -5,7 +5,7 @@
 export interface TrytonStreamSpec {
   /** Tryton model, also the stream name. */
   readonly name: string;
-  /** Canonical entity kind (see src/domain). */
+  /** Canonical entity kind (`EntityKind` of src/domain); sale lines belong to their order. */
   readonly entity: string;
   /** Fields read for each record (`id`, `create_date`, `write_date` are always added). */
   readonly fields: readonly string[];
@@ -31,6 +31,7 @@ export const TRYTON_STREAMS: readonly TrytonStreamSpec[] = [
       'shipment_address',
       'sale_date',
       'currency',
+      'currency.code',
       'untaxed_amount',
       'tax_amount',
       'total_amount',
@@ -47,17 +48,19 @@ export const TRYTON_STREAMS: readonly TrytonStreamSpec[] = [
   },
   {
     name: 'sale.line',
-    entity: 'order-line',
+    entity: 'order',
     fields: [
       'sale',
       'type',
       'sequence',
       'product',
+      'product.code',
       'description',
       'quantity',
       'unit',
       'unit_price',
       'amount',
+      'currency.code',
     ],
     domain: [],
     description: 'Sale lines: product, quantity, unit price, amount.',
@@ -91,6 +94,7 @@ export const TRYTON_STREAMS: readonly TrytonStreamSpec[] = [
       'party',
       'invoice_date',
       'currency',
+      'currency.code',
       'untaxed_amount',
       'tax_amount',
       'total_amount',
@@ -110,7 +114,7 @@ export const TRYTON_STREAMS: readonly TrytonStreamSpec[] = [
   },
   {
     name: 'sale.complaint',
-    entity: 'return-authorization',
+    entity: 'returnAuthorization',
     fields: [
       'number',
       'reference',
