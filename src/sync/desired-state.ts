@@ -33,7 +33,12 @@ export type CommandBuilder = (desired: DesiredRecord) => EffectRequest | Promise
 export type PropagateResult =
   | { readonly status: 'up-to-date'; readonly version: number }
   | { readonly status: 'written'; readonly version: number; readonly effect: EffectResult }
-  | { readonly status: 'failed'; readonly version: number; readonly effect: EffectResult }
+  /** The write was not applied or its outcome is unknown; the effect says which, with the error. */
+  | {
+      readonly status: 'failed';
+      readonly version: number;
+      readonly effect: Exclude<EffectResult, { readonly status: 'applied' }>;
+    }
   | {
       readonly status: 'dead-lettered';
       readonly version: number;

@@ -55,6 +55,8 @@ export type {
 } from './desired-state.ts';
 export { compileJsonataMapping } from './jsonata-mapping.ts';
 export type { JsonataLinkConfig, JsonataMappingConfig } from './jsonata-mapping.ts';
+export { propagationWorkflow, startPropagation, PROPAGATION_WORKFLOW } from './propagation-workflow.ts';
+export type { PropagationOutput } from './propagation-workflow.ts';
 export { SyncEvents } from './sync-events.ts';
 export type { SyncEventMap, SyncEventName, SyncListener } from './sync-events.ts';
 export {
