@@ -120,6 +120,8 @@ export interface Store {
    * savepoint; resolves after the batch is committed and synced. If `fn` throws, only this caller
    * rejects (with that error) and its writes are undone. Callers of one batch run one after another, in
    * no promised order; `fn` may run in a batch together with `appendDurable` rows of other callers.
+   * On PostgreSQL, a callback undone by a deadlock or serialization failure with a concurrent batch runs
+   * again (up to 3 times), so a callback must do nothing but its queries (which the rule demands anyway).
    */
   durable<R>(fn: (tx: StoreTx) => Promise<R>): Promise<R>;
   /**
@@ -172,6 +174,16 @@ interface AppendItem extends Pending {
 interface FnItem extends Pending {
   readonly kind: 'fn';
   readonly run: (tx: StoreTx, marker: TxMarker) => Promise<unknown>;
+  /** Times the callback was rolled back by a deadlock or serialization failure and queued again. */
+  retries: number;
+}
+
+/** Retries of a durable() callback undone by a deadlock or serialization failure (PostgreSQL). */
+const MAX_CONFLICT_RETRIES = 3;
+
+function isTransientConflict(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return code === '40P01' || code === '40001';
 }
 type Item = AppendItem | FnItem;
 
@@ -638,7 +650,7 @@ class StoreImpl implements Store {
       const scope = new AsyncResource('crossdock.store.durable');
       const run = (tx: StoreTx, marker: TxMarker): Promise<unknown> =>
         scope.runInAsyncScope(() => txContext.run(marker, () => fn(tx)));
-      this.#enqueue({ kind: 'fn', run, resolve: resolve, reject });
+      this.#enqueue({ kind: 'fn', run, resolve: resolve, reject, retries: 0 });
     });
   }
 
@@ -776,6 +788,15 @@ class StoreImpl implements Store {
       if (outcome.ok) {
         this.#runCallbacks(outcome.callbacks);
         item.resolve(outcome.value);
+      } else if (
+        item.kind === 'fn' &&
+        isTransientConflict(outcome.error) &&
+        item.retries < MAX_CONFLICT_RETRIES
+      ) {
+        // Concurrent batches on PostgreSQL can deadlock on each other's rows; the callback's work was
+        // rolled back, so it runs again in a later batch rather than failing its caller.
+        item.retries++;
+        this.#queue.push(item);
       } else {
         item.reject(outcome.error);
       }

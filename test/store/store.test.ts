@@ -8,6 +8,7 @@ import {
   isUniqueViolation,
   type Migration,
   type Store,
+  type StoreTx,
 } from '../../src/store/index.ts';
 import { createMetricsRegistry } from '../../src/telemetry/index.ts';
 import { dialectCases, type OpenedStore } from './store-fixtures.ts';
@@ -500,3 +501,64 @@ describe.each(dialectCases)('store lifecycle on $dialect', ({ open }) => {
     await opened.cleanup();
   });
 });
+
+describe.each(dialectCases.filter((c) => c.dialect === 'postgres'))(
+  'group commit on $dialect under deadlock',
+  ({ open }) => {
+    it('runs a durable() callback again when a concurrent batch deadlocks with it, so both callers succeed', async () => {
+      const opened = await open();
+      const { store } = opened;
+      try {
+        await store.migrate(testMigrations);
+        await store.transaction(async (tx) => {
+          await tx
+            .db<TestDb>()
+            .insertInto('t_items')
+            .values([
+              { id: 'r1', tenant_id: 't1', qty: 0, big: 0, payload: null },
+              { id: 'r2', tenant_id: 't1', qty: 0, big: 0, payload: null },
+            ])
+            .execute();
+        });
+        const bump = (tx: StoreTx, id: string) =>
+          tx
+            .db<TestDb>()
+            .updateTable('t_items')
+            .set((eb) => ({ qty: eb('qty', '+', 1) }))
+            .where('id', '=', id)
+            .execute();
+        let aLocked!: () => void;
+        const aHolds = new Promise<void>((resolve) => (aLocked = resolve));
+        let bLocked!: () => void;
+        const bHolds = new Promise<void>((resolve) => (bLocked = resolve));
+        // A locks r1 then wants r2; B (a later batch, on another connection) locks r2 then wants r1.
+        // The waits on each other are the deadlock under test, not a pattern to copy.
+        const a = store.durable(async (tx) => {
+          await bump(tx, 'r1');
+          aLocked();
+          await bHolds;
+          await bump(tx, 'r2');
+        });
+        await aHolds;
+        const b = store.durable(async (tx) => {
+          await bump(tx, 'r2');
+          bLocked();
+          await bump(tx, 'r1');
+        });
+        await Promise.all([a, b]);
+        const rows = await store
+          .db<TestDb>()
+          .selectFrom('t_items')
+          .select(['id', 'qty'])
+          .orderBy('id')
+          .execute();
+        expect(rows).toEqual([
+          { id: 'r1', qty: 2 },
+          { id: 'r2', qty: 2 },
+        ]);
+      } finally {
+        await opened.cleanup();
+      }
+    });
+  },
+);
