@@ -13,6 +13,7 @@ import { InventoryPositionSchema, ItemSchema, PriceSchema } from './item.ts';
 import { OrderSchema } from './order.ts';
 import { ReplacementSchema, ReturnAuthorizationSchema } from './returns.ts';
 import { ShipmentSchema, TrackingEventSchema } from './shipment.ts';
+import { toJsonSchema } from './schema-compat.ts';
 import { assertTransition, type StateMachineName } from './states.ts';
 
 interface KindDefinition<S extends TObject> {
@@ -99,4 +100,18 @@ export function assertStatusChange(kind: EntityKind, from: string | undefined, t
   const machine: StateMachineName | undefined = (ENTITY_KINDS[kind] as KindDefinition<TObject>).stateMachine;
   if (machine === undefined || from === undefined || to === undefined) return;
   assertTransition(machine, from, to);
+}
+
+/**
+ * The published JSON Schema of a kind, with its identity and version: `$id` is
+ * `urn:crossdock:entity:<kind>:v<schemaVersion>` and `x-schema-version` the version (for OpenAPI and
+ * outbound consumers).
+ */
+export function entityJsonSchema(kind: EntityKind): Record<string, unknown> {
+  const { schema, schemaVersion } = ENTITY_KINDS[kind];
+  return {
+    $id: `urn:crossdock:entity:${kind}:v${schemaVersion}`,
+    'x-schema-version': schemaVersion,
+    ...toJsonSchema(schema),
+  };
 }

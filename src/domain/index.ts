@@ -72,6 +72,7 @@ export {
   validateEntity,
   assertValidEntity,
   assertStatusChange,
+  entityJsonSchema,
 } from './entity-kinds.ts';
 export type { EntityKind, EntityOf, AnyEntity, SchemaIssue } from './entity-kinds.ts';
 export { incompatibilities, toJsonSchema } from './schema-compat.ts';

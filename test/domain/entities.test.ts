@@ -5,6 +5,7 @@ import {
   ENTITY_KIND_NAMES,
   ENTITY_KINDS,
   assertValidEntity,
+  entityJsonSchema,
   isCanonicalId,
   kindOfId,
   newId,
@@ -30,6 +31,13 @@ describe('canonical entities', () => {
     }
     expect(ENTITY_KINDS[kind].schemaVersion).toBeGreaterThanOrEqual(1);
     expect(kindOfId(entity.id)).toBe(kind);
+    const published = entityJsonSchema(kind);
+    expect(published).toMatchObject({
+      $id: `urn:crossdock:entity:${kind}:v${ENTITY_KINDS[kind].schemaVersion}`,
+      'x-schema-version': ENTITY_KINDS[kind].schemaVersion,
+      type: 'object',
+    });
+    expect(JSON.parse(JSON.stringify(published))).toEqual(published);
   });
 
   it('rejects unknown fields, a malformed id, float money and a bad currency, naming the field', () => {
