@@ -12,6 +12,13 @@ import {
 import type { LoadedConfig } from '../config/index.ts';
 import { createMetricsRegistry, type Logger, type MetricsRegistry } from '../telemetry/index.ts';
 import type { Store } from '../store/index.ts';
+import { EventService, eventsAdminRoutes, eventStreamRoutes } from '../events/index.ts';
+import {
+  WorkflowAdminService,
+  WorkflowRuntime,
+  registerWorkflowMetrics,
+  workflowAdminRoutes,
+} from '../workflow/index.ts';
 import { ensureAdminKey } from './admin-key.ts';
 import { migrateStore, openConfiguredStore, storeReadiness } from './store-setup.ts';
 import { VERSION } from './version.ts';
@@ -35,6 +42,8 @@ export interface ServiceOptions {
 export interface RunningService {
   readonly app: FastifyInstance;
   readonly store: Store;
+  readonly workflows: WorkflowRuntime;
+  readonly events: EventService;
   readonly url: string;
   readonly metrics: MetricsRegistry;
   /** Stops accepting requests, lets in-flight work finish, stops components, closes stores. */
@@ -76,7 +85,35 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     stop: () => store.close(),
   };
   started.push(storeComponent);
-  const components: Component[] = [];
+  const events = new EventService({
+    store,
+    logger: logger.child({ part: 'events' }),
+    metrics,
+    ...(config.store.dialect === 'postgres' && config.store.postgresUrl !== undefined
+      ? { listenUrl: config.store.postgresUrl }
+      : {}),
+  });
+  const workflows = new WorkflowRuntime({ store, logger: logger.child({ part: 'workflow' }) });
+  registerWorkflowMetrics(workflows.events, metrics);
+  const runsAdmin = new WorkflowAdminService({ store, runtime: workflows });
+  const components: Component[] = [
+    {
+      name: 'events',
+      start: () => events.start(),
+      stop: () => events.stop(),
+      routes: [
+        { plugin: eventsAdminRoutes, options: { admin: events.admin, webhooks: events.webhooks } },
+        { plugin: eventStreamRoutes, options: { log: events.log } },
+      ],
+    },
+    {
+      name: 'workflows',
+      // Recovery of runs left in flight by a previous process happens in launch().
+      start: () => workflows.launch(),
+      stop: () => workflows.shutdown({ drainMs: config.server.shutdownTimeoutMs }),
+      routes: [{ plugin: workflowAdminRoutes, options: { admin: runsAdmin } }],
+    },
+  ];
 
   try {
     const migrated = await migrateStore(store);
@@ -135,5 +172,5 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     })();
     return stopping;
   };
-  return { app, url, store, metrics, stop };
+  return { app, url, store, workflows, events, metrics, stop };
 }

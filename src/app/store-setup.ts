@@ -12,10 +12,13 @@ import {
   type Store,
 } from '../store/index.ts';
 import type { Logger, MetricsRegistry } from '../telemetry/index.ts';
+import { workflowMigrations } from '../workflow/index.ts';
+import { eventsMigrations } from '../events/index.ts';
+import { syncMigrations } from '../sync/index.ts';
 
 /** Every part's migrations, in the order the store applies them (by id). */
 export function allMigrations(): Migration[] {
-  return [...storeMigrations];
+  return [...storeMigrations, ...workflowMigrations, ...eventsMigrations, ...syncMigrations];
 }
 
 export function sqlitePathOf(config: CrossdockConfig): string {

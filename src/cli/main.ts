@@ -7,6 +7,9 @@ import { VERSION } from '../app/version.ts';
 import { startService } from '../app/service.ts';
 import { migrateStore, openConfiguredStore } from '../app/store-setup.ts';
 import { createLogger, type LogLevel } from '../telemetry/index.ts';
+import { registerEventsCommands } from '../events/index.ts';
+import { registerRunsCommands } from '../workflow/index.ts';
+import { addTargetOptions, eventsApiLender, runsAdminLender } from './admin-context.ts';
 import { EXIT, reportFailure } from './exit.ts';
 
 function parsePort(value: string): number {
@@ -89,6 +92,15 @@ export function buildProgram(): Command {
         `${file}: valid (store ${c.store.dialect}, port ${c.server.port}, tenants ${c.tenants.map((t) => t.id).join(', ')}, ${c.auth.apiKeys.length} API keys)`,
       );
     });
+
+  // Admin command groups act through a running server's API, or on the store when none runs. The
+  // lenders read the group's --config/--server options when a subcommand runs.
+  const runs: Command = addTargetOptions(
+    registerRunsCommands(program, { withAdmin: runsAdminLender(() => runs) }),
+  );
+  const events: Command = addTargetOptions(
+    registerEventsCommands(program, { withApi: eventsApiLender(() => events) }),
+  );
 
   return program;
 }
