@@ -5,7 +5,11 @@ import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { effectMarker, type Command } from '../../src/connectors/connector.ts';
 import { HttpClient } from '../../src/connectors/http/index.ts';
-import { RequestTrackerConnector, RT_COMMANDS } from '../../src/connectors/request-tracker/index.ts';
+import {
+  mapTicket,
+  RequestTrackerConnector,
+  RT_COMMANDS,
+} from '../../src/connectors/request-tracker/index.ts';
 import { silentLogger } from '../../src/telemetry/index.ts';
 import { readAll, runConnectorContract } from '../connectors/contract.ts';
 import { startFaultyProxy } from './support/faulty-proxy.ts';
@@ -226,6 +230,19 @@ describe.skipIf(!env)(`request-tracker peer (RT time zone ${zone})`, () => {
       expect((t!.Requestor as { EmailAddress: string }[])[0]!.EmailAddress.toLowerCase()).toBe(
         'jane.doe@example.test',
       );
+      const asCase = mapTicket({
+        stream: 'ticket',
+        externalId: ticket,
+        updatedAt: new Date().toISOString(),
+        payload: t!,
+      });
+      expect(asCase).toMatchObject({
+        fields: { subject: 'Damaged widget', status: 'new' },
+        lookups: {
+          customerId: { kind: 'customer', field: 'email', value: 'jane.doe@example.test' },
+          orderId: { kind: 'order', field: 'number', value: 'SO-000042' },
+        },
+      });
       // The same values again change nothing and say so.
       const again = await c.write({
         type: RT_COMMANDS.update,

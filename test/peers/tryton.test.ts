@@ -3,8 +3,18 @@
 // errors), capture of every stream, and the complaint and note commands.
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { effectMarker, sourceRecordKey, type Command } from '../../src/connectors/connector.ts';
-import { TrytonConnector, TrytonUserError, TRYTON_COMMANDS } from '../../src/connectors/tryton/index.ts';
+import {
+  effectMarker,
+  sourceRecordKey,
+  type Command,
+  type SourceRecord,
+} from '../../src/connectors/connector.ts';
+import {
+  mapTrytonRecord,
+  TrytonConnector,
+  TrytonUserError,
+  TRYTON_COMMANDS,
+} from '../../src/connectors/tryton/index.ts';
 import { silentLogger } from '../../src/telemetry/index.ts';
 import { runConnectorContract, readAll } from '../connectors/contract.ts';
 import { startFaultyProxy } from './support/faulty-proxy.ts';
@@ -166,9 +176,13 @@ describe.skipIf(!env)('tryton peer', () => {
       await fixture.post(invoices[0]!);
       const complaint = await fixture.complaint(sale, party);
       const latest = new Map<string, Record<string, unknown>>();
+      const mapped = new Map<string, unknown>();
       for (const s of streams) {
         const { records } = await readAll(c, s, cursors.get(s) as never);
-        for (const r of records) latest.set(`${s}/${r.externalId}`, r.payload as Record<string, unknown>);
+        for (const r of records) {
+          latest.set(`${s}/${r.externalId}`, r.payload as Record<string, unknown>);
+          mapped.set(`${s}/${r.externalId}`, mapTrytonRecord(r as SourceRecord<Record<string, unknown>>));
+        }
       }
       expect(latest.get(`sale.sale/${sale}`)).toMatchObject({ state: 'processing', shipment_state: 'sent' });
       expect(latest.get(`stock.shipment.out/${shipments[0]}`)).toMatchObject({ state: 'done' });
@@ -178,6 +192,26 @@ describe.skipIf(!env)('tryton peer', () => {
         state: 'draft',
         origin: `sale.sale,${sale}`,
         actions_detail: [expect.objectContaining({ action: 'sale_return', result: null })],
+      });
+      // The same records in canonical terms.
+      expect(mapped.get(`sale.sale/${sale}`)).toMatchObject({
+        kind: 'order',
+        fields: { status: 'shipped', currency: 'USD', total: { amount: '20.00', currency: 'USD' } },
+        links: { customerId: { system: 'tryton', id: `party.party,${party}` } },
+        related: { shipments: [{ id: `stock.shipment.out,${shipments[0]}` }] },
+      });
+      expect(mapped.get(`stock.shipment.out/${shipments[0]}`)).toMatchObject({
+        kind: 'shipment',
+        fields: { status: 'shipped' },
+      });
+      expect(mapped.get(`account.invoice/${invoices[0]}`)).toMatchObject({
+        kind: 'invoice',
+        fields: { status: 'posted', amountDue: { amount: '20.00', currency: 'USD' } },
+        links: { orderId: { id: `sale.sale,${sale}` } },
+      });
+      expect(mapped.get(`sale.complaint/${complaint}`)).toMatchObject({
+        kind: 'returnAuthorization',
+        fields: { status: 'requested' },
       });
     });
 
