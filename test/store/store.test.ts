@@ -432,6 +432,22 @@ describe.each(dialectCases)('store on $dialect', ({ dialect, open }) => {
       expect(seqs.map((r) => Number(r.seq))).toEqual([base, base + 1, base + 3, base + 5]);
     });
 
+    it('appendDurable stores objects and arrays as JSON text on both dialects', async () => {
+      await store.appendDurable('t_items', [
+        { id: 'json-1', tenant_id: 't1', qty: 1, big: 0, payload: { a: [1, 2], b: 'x' } },
+        { id: 'json-2', tenant_id: 't1', qty: 1, big: 0, payload: [1, 'two'] },
+      ]);
+      const rows = await store
+        .db<TestDb>()
+        .selectFrom('t_items')
+        .select(['id', 'payload'])
+        .where('id', 'like', 'json-%')
+        .orderBy('id')
+        .execute();
+      expect(rows.map((r) => typeof r.payload)).toEqual(['string', 'string']);
+      expect(rows.map((r) => JSON.parse(r.payload!) as unknown)).toEqual([{ a: [1, 2], b: 'x' }, [1, 'two']]);
+    });
+
     it('mixes durable() callbacks and appendDurable rows in one batch', async () => {
       const base = 300_000;
       const before = store.stats().durableCommits;
