@@ -161,3 +161,29 @@ describe('crossdock start', () => {
     }
   });
 });
+
+describe('admin subcommands', () => {
+  it('act on the store when no server runs, and through the admin API when one does', async () => {
+    const dir = tempDir();
+    const env = { CROSSDOCK_DATA_DIR: join(dir, 'data'), CROSSDOCK_PORT: '1' };
+    const local = await runCli(['runs', 'list'], { env });
+    expect(local.code).toBe(0);
+    expect(local.stdout).toContain('no runs match');
+
+    const proc = startCli(['start', '--port', '0'], { env: { CROSSDOCK_DATA_DIR: join(dir, 'data') } });
+    try {
+      const url = (JSON.parse(await proc.waitFor(/crossdock started/)) as { url: string }).url;
+      const remote = await runCli(['runs', 'list', '--server', url], { env });
+      expect(remote.code).toBe(0);
+      expect(remote.stdout).toContain('no runs match');
+      await proc.waitFor(/"url":"\/v1\/admin\/runs".*"keyId":"bootstrap-admin"/);
+      const dlq = await runCli(['events', 'dlq', 'list', '--server', url], { env });
+      expect(dlq.code).toBe(0);
+      await proc.waitFor(/"url":"\/v1\/admin\/events\/dlq"/);
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+    } finally {
+      proc.child.kill('SIGKILL');
+    }
+  });
+});
