@@ -13,7 +13,13 @@ export type { Saga, SagaStepOptions } from './saga.ts';
 export { DEFAULT_RETRY_POLICY, resolveRetryPolicy, retryDelayMs } from './retry-policy.ts';
 export type { RetryPolicy, ResolvedRetryPolicy } from './retry-policy.ts';
 export { WorkflowRuntime } from './workflow-runtime.ts';
-export type { WorkflowRuntimeOptions, StartOptions, RunHandle } from './workflow-runtime.ts';
+export type {
+  WorkflowRuntimeOptions,
+  StartOptions,
+  RunHandle,
+  QueueOptions,
+  EnqueueOptions,
+} from './workflow-runtime.ts';
 export { WorkflowEvents } from './workflow-events.ts';
 export type {
   WorkflowEventMap,

@@ -834,19 +834,79 @@ export class WorkflowJournal {
     const rows = await this.db()
       .selectFrom('wf_runs')
       .selectAll()
-      .where('status', 'in', ['pending', 'running'])
       .where((eb) =>
         eb.or([
-          eb('status', '=', 'pending'),
-          eb('owner', '=', owner),
-          eb('owner', 'is', null),
-          eb('lease_expires_at', '<', now),
+          // Queued runs wait for their queue's dispatcher, which enforces the queue's concurrency.
+          eb.and([eb('status', '=', 'pending'), eb('queue', 'is', null)]),
+          eb.and([
+            eb('status', '=', 'running'),
+            eb.or([eb('owner', '=', owner), eb('lease_expires_at', '<', now)]),
+          ]),
         ]),
       )
       .orderBy('created_at')
       .limit(limit)
       .execute();
     return rows.map(toRunRecord);
+  }
+
+  /**
+   * Claims up to `limit` pending runs of `queue` for `owner`, highest priority first, never letting the
+   * queue's running runs exceed `concurrency` across all workers. On PostgreSQL the count and the claim
+   * are serialised per queue by a transaction-scoped advisory lock and rows are taken with
+   * `FOR UPDATE SKIP LOCKED`; SQLite has one writer.
+   */
+  async claimQueued(
+    queue: string,
+    concurrency: number,
+    limit: number,
+    versions: readonly (readonly [string, number])[],
+    owner: string,
+    leaseExpiresAt: number,
+    now: number,
+  ): Promise<RunRecord[]> {
+    if (versions.length === 0 || limit <= 0) return [];
+    const pg = this.#store.dialect === 'postgres';
+    return this.#store.transaction(async (tx) => {
+      const db = tx.db<WorkflowTables>();
+      if (pg)
+        await db.executeQuery(
+          CompiledQuery.raw('SELECT pg_advisory_xact_lock(hashtext($1))', [`wf_queue:${queue}`]),
+        );
+      const running = await db
+        .selectFrom('wf_runs')
+        .select((eb) => eb.fn.countAll<number | string>().as('n'))
+        .where('status', '=', 'running')
+        .where('queue', '=', queue)
+        .executeTakeFirstOrThrow();
+      const room = Math.min(limit, concurrency - Number(running.n));
+      if (room <= 0) return [];
+      const p = pg ? (i: number) => `$${i}` : () => '?';
+      let i = 0;
+      const params: unknown[] = [owner, leaseExpiresAt, now, queue];
+      const head = [p(++i), p(++i), p(++i), p(++i)];
+      const pairs = versions.map(([name, version]) => {
+        params.push(name, version);
+        return `(workflow_name = ${p(++i)} AND workflow_version = ${p(++i)})`;
+      });
+      params.push(room);
+      const limitParam = p(++i);
+      const result = await db.executeQuery<WfRunsTable>(
+        CompiledQuery.raw(
+          `UPDATE wf_runs SET status = 'running', owner = ${head[0]}, lease_epoch = lease_epoch + 1,
+             lease_expires_at = ${head[1]}, updated_at = ${head[2]}
+           WHERE run_id IN (
+             SELECT run_id FROM wf_runs WHERE status = 'pending' AND queue = ${head[3]} AND (${pairs.join(' OR ')})
+             ORDER BY priority DESC, created_at, run_id LIMIT ${limitParam}${pg ? ' FOR UPDATE SKIP LOCKED' : ''}
+           ) RETURNING *`,
+          params,
+        ),
+      );
+      // RETURNING gives no order; start them in queue order.
+      return result.rows
+        .map(toRunRecord)
+        .sort((a, b) => b.priority - a.priority || a.createdAt - b.createdAt || (a.runId < b.runId ? -1 : 1));
+    });
   }
 
   async heartbeat(owner: string, leaseExpiresAt: number): Promise<void> {

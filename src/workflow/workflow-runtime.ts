@@ -53,6 +53,21 @@ export interface StartOptions {
   readonly businessKeys?: Readonly<Record<string, string>>;
 }
 
+export interface QueueOptions {
+  readonly name: string;
+  /** Most runs of this queue running at once, across every worker on the store (default 10). */
+  readonly concurrency?: number;
+  /** Most runs of this queue this process runs at once (default `concurrency`). */
+  readonly workerConcurrency?: number;
+}
+
+export interface EnqueueOptions extends StartOptions {
+  /** Queue to wait in; it must be registered with `registerQueue` by the workers that run it. */
+  readonly queue: string;
+  /** Higher runs first within the queue; equal priorities run oldest first (default 0). */
+  readonly priority?: number;
+}
+
 export interface RunHandle<Out> {
   readonly runId: string;
   /** False when a run with this id existed already and this call attached to it. */
@@ -79,6 +94,8 @@ export class WorkflowRuntime {
   readonly #definitions = new Map<string, Map<number, AnyDefinition>>();
   readonly #active = new Map<string, RunExecution>();
   readonly #versionMissingReported = new Set<string>();
+  readonly #queues = new Map<string, { concurrency: number; workerConcurrency: number }>();
+  #dispatchSoon = false;
   #timers: NodeJS.Timeout[] = [];
   #polling: Promise<void> | undefined;
   #launched = false;
@@ -114,6 +131,108 @@ export class WorkflowRuntime {
     }
     versions.set(definition.version, definition as unknown as AnyDefinition);
     return this;
+  }
+
+  /** Declares a queue this process takes runs from (after `launch`). */
+  registerQueue(options: QueueOptions): this {
+    const concurrency = options.concurrency ?? 10;
+    if (!Number.isInteger(concurrency) || concurrency < 1) {
+      throw new WorkflowDefinitionInvalidError(`queue "${options.name}" concurrency must be an integer >= 1`);
+    }
+    this.#queues.set(options.name, {
+      concurrency,
+      workerConcurrency: Math.max(1, options.workerConcurrency ?? concurrency),
+    });
+    return this;
+  }
+
+  /**
+   * Puts a run of the workflow's current version in a queue; a worker that registered the queue runs it
+   * when the queue has room. Idempotent like `start`: the same run id gives one run.
+   */
+  async enqueue<In, Out>(
+    workflow: WorkflowDefinition<In, Out> | string,
+    input: In,
+    options: EnqueueOptions,
+  ): Promise<RunHandle<Out>> {
+    const name = typeof workflow === 'string' ? workflow : workflow.name;
+    const version = typeof workflow === 'string' ? this.currentVersion(name) : workflow.version;
+    if (version === undefined) throw new WorkflowNotRegisteredError(name);
+    const now = this.#now();
+    const runId = options.runId ?? newRunId(now);
+    const tenantId = options.tenantId ?? 'default';
+    const created = await this.journal.insertRun({
+      runId,
+      tenantId,
+      workflowName: name,
+      workflowVersion: version,
+      status: 'pending',
+      input: input === undefined ? null : JSON.stringify(input),
+      businessKeys: { ...(options.businessKeys ?? {}) },
+      owner: null,
+      leaseExpiresAt: null,
+      now,
+      queue: options.queue,
+      priority: options.priority ?? 0,
+    });
+    if (!created) {
+      const stored = await this.journal.getRun(runId);
+      if (!stored) throw new WorkflowRunNotFoundError(runId);
+      return this.#attach(stored, name, tenantId);
+    }
+    this.#scheduleDispatch();
+    return { runId, created: true, result: () => this.result<Out>(runId) };
+  }
+
+  /** Runs a queue pass soon (after an enqueue or when a queued run ends), if this runtime is launched. */
+  #scheduleDispatch(): void {
+    if (!this.#launched || this.#dispatchSoon || this.#queues.size === 0) return;
+    this.#dispatchSoon = true;
+    setImmediate(() => {
+      this.#dispatchSoon = false;
+      this.dispatchQueues().catch((error: unknown) =>
+        this.#logger.error({ err: error }, 'workflow queue dispatch failed'),
+      );
+    });
+  }
+
+  /** One pass over the registered queues; returns how many runs it started. */
+  async dispatchQueues(): Promise<number> {
+    if (this.#stopping) return 0;
+    const versions: [string, number][] = [];
+    for (const [name, byVersion] of this.#definitions)
+      for (const v of byVersion.keys()) versions.push([name, v]);
+    let started = 0;
+    for (const [queue, limits] of this.#queues) {
+      let mine = 0;
+      for (const e of this.#active.values()) if (e.run.queue === queue) mine++;
+      const now = this.#now();
+      const claimed = await this.journal.claimQueued(
+        queue,
+        limits.concurrency,
+        limits.workerConcurrency - mine,
+        versions,
+        this.executorId,
+        now + this.#leaseMs,
+        now,
+      );
+      for (const run of claimed) {
+        const definition = this.#definition(run.workflowName, run.workflowVersion)!;
+        const loaded = await this.journal.loadSteps(run.runId);
+        const execution = this.#newExecution(definition, run, run.leaseEpoch, 'pending', loaded);
+        this.#active.set(run.runId, execution);
+        this.events.emit('run:resumed', {
+          runId: run.runId,
+          tenantId: run.tenantId,
+          workflowName: run.workflowName,
+          workflowVersion: run.workflowVersion,
+          reason: 'pending',
+        });
+        this.#run(execution);
+        started++;
+      }
+    }
+    return started;
   }
 
   /** The version new runs of `name` start on: the highest registered. */
@@ -267,6 +386,7 @@ export class WorkflowRuntime {
   #run(execution: RunExecution): void {
     void execution.execute().finally(() => {
       if (this.#active.get(execution.run.runId) === execution) this.#active.delete(execution.run.runId);
+      if (execution.run.queue !== null) this.#scheduleDispatch();
     });
   }
 
@@ -280,10 +400,12 @@ export class WorkflowRuntime {
     this.#launched = true;
     this.#stopping = false;
     await this.recoverNow(true);
+    await this.dispatchQueues();
     this.#timers.push(
       setInterval(() => {
         if (!this.#polling) {
           this.#polling = this.recoverNow(false)
+            .then(() => this.dispatchQueues())
             .then(() => undefined)
             .catch((error: unknown) => this.#logger.error({ err: error }, 'workflow recovery poll failed'))
             .finally(() => (this.#polling = undefined));
