@@ -459,7 +459,10 @@ class TrafficRun {
               line_no: l.line_no,
               qty: l.qty_ordered - Math.ceil(l.qty_ordered / 2),
             })),
-          ].map((w) => w.filter((l) => l.qty > 0))
+          ]
+            .map((w) => w.filter((l) => l.qty > 0))
+            // Lines of one unit all go in the first wave; a second wave may be left empty.
+            .filter((w) => w.length > 0)
         : [order.lines.map((l) => ({ line_no: l.line_no, qty: l.qty_ordered }))];
     for (const [wave, shipLines] of waves.entries()) {
       const outcome = plan.outcomes[wave] as DeliveryOutcome;
