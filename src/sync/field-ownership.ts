@@ -25,7 +25,8 @@ export const DEFAULT_OWNERSHIP: OwnershipConfig = {
   order: { owner: 'erp' },
   shipment: { owner: 'erp' },
   invoice: { owner: 'erp' },
-  credit: { owner: 'erp' },
+  creditStatus: { owner: 'erp' },
+  creditHold: { owner: 'erp' },
   case: { owner: 'helpdesk' },
 };
 

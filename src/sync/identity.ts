@@ -4,6 +4,7 @@
 // (order, shipments, tracking, invoices, credit, returns, cases, customer). Every query is per tenant.
 import { sql, type Kysely } from 'kysely';
 import { ulid } from 'ulid';
+import { ID_PREFIXES, newId, type IdKind } from '../domain/index.ts';
 import type { StoreTx } from '../store/index.ts';
 import type { SyncDb } from './tables.ts';
 
@@ -29,7 +30,12 @@ export interface CorrelationGraph {
   readonly edges: readonly LinkEdge[];
 }
 
-/** Canonical id of (kind, system, externalId); a new ULID is assigned the first time it is seen. */
+/** A domain id (`ord_<ULID>`) for the canonical kinds of src/domain, a bare ULID for other kinds. */
+function newCanonicalId(kind: string): string {
+  return Object.hasOwn(ID_PREFIXES, kind) ? newId(kind as IdKind) : ulid();
+}
+
+/** Canonical id of (kind, system, externalId); a new id is assigned the first time it is seen. */
 export async function resolveIdentity(
   tx: StoreTx,
   tenantId: string,
@@ -46,7 +52,7 @@ export async function resolveIdentity(
       entity_kind: kind,
       system: ref.system,
       external_id: ref.externalId,
-      canonical_id: ulid(),
+      canonical_id: newCanonicalId(kind),
       created_at: new Date().toISOString(),
     })
     .onConflict((oc) => oc.doNothing())

@@ -57,6 +57,8 @@ export { compileJsonataMapping } from './jsonata-mapping.ts';
 export type { JsonataLinkConfig, JsonataMappingConfig } from './jsonata-mapping.ts';
 export { propagationWorkflow, startPropagation, PROPAGATION_WORKFLOW } from './propagation-workflow.ts';
 export type { PropagationOutput } from './propagation-workflow.ts';
+export { Poller } from './poller.ts';
+export type { PollJob, PollerOptions } from './poller.ts';
 export { SyncEvents } from './sync-events.ts';
 export type { SyncEventMap, SyncEventName, SyncListener } from './sync-events.ts';
 export {

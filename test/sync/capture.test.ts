@@ -253,6 +253,7 @@ describe.each(dialects)('capture on $dialect', ({ open }) => {
       },
     ]);
     const [shipment, order, kase] = changes.map((c) => c.entity);
+    expect(order!.id).toMatch(/^ord_[0-9A-Z]{26}$/);
     expect(
       await findCanonicalId(opened.store.db(), tenant, 'order', { system: 'erp', externalId: 'SO1' }),
     ).toBe(order!.id);
