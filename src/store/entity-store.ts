@@ -15,6 +15,7 @@ import {
 } from '../domain/index.ts';
 import { NotFoundError } from '../errors/index.ts';
 import { ExternalRefConflictError, VersionConflictError } from './errors.ts';
+import { prepareQuery } from './prepared-query.ts';
 import type { Store, StoreTx } from './store.ts';
 
 interface EntityTables {
@@ -135,7 +136,116 @@ function refKey(ref: ExternalRef): string {
 const MAX_DEPTH = 5;
 
 class EntityStoreImpl implements EntityStore {
-  constructor(private readonly store: Store) {}
+  // Point queries on the hot paths, compiled once (see prepared-query.ts).
+  readonly #q;
+
+  constructor(private readonly store: Store) {
+    const db = store.db<EntityTables>();
+    this.#q = {
+      current: prepareQuery(db, (d, p: (n: 'tenantId' | 'id') => never) =>
+        d
+          .selectFrom('ent_entities')
+          .select(['version', 'data'])
+          .where('tenant_id', '=', p('tenantId'))
+          .where('id', '=', p('id')),
+      ),
+      version: prepareQuery(db, (d, p: (n: 'tenantId' | 'id') => never) =>
+        d
+          .selectFrom('ent_entities')
+          .select('version')
+          .where('tenant_id', '=', p('tenantId'))
+          .where('id', '=', p('id')),
+      ),
+      data: prepareQuery(db, (d, p: (n: 'tenantId' | 'id') => never) =>
+        d
+          .selectFrom('ent_entities')
+          .select('data')
+          .where('tenant_id', '=', p('tenantId'))
+          .where('id', '=', p('id')),
+      ),
+      dataOfKind: prepareQuery(db, (d, p: (n: 'tenantId' | 'id' | 'kind') => never) =>
+        d
+          .selectFrom('ent_entities')
+          .select('data')
+          .where('tenant_id', '=', p('tenantId'))
+          .where('id', '=', p('id'))
+          .where('kind', '=', p('kind')),
+      ),
+      byRef: prepareQuery(db, (d, p: (n: 'tenantId' | 'kind' | 'system' | 'externalId') => never) =>
+        d
+          .selectFrom('ent_external_refs as r')
+          .innerJoin('ent_entities as e', (join) =>
+            join.onRef('e.tenant_id', '=', 'r.tenant_id').onRef('e.id', '=', 'r.entity_id'),
+          )
+          .select('e.data')
+          .where('r.tenant_id', '=', p('tenantId'))
+          .where('r.kind', '=', p('kind'))
+          .where('r.system', '=', p('system'))
+          .where('r.external_id', '=', p('externalId')),
+      ),
+      insert: prepareQuery(
+        db,
+        (
+          d,
+          p: (
+            n:
+              | 'tenantId'
+              | 'id'
+              | 'kind'
+              | 'version'
+              | 'schemaVersion'
+              | 'data'
+              | 'createdAt'
+              | 'updatedAt'
+              | 'changedBy',
+          ) => never,
+        ) =>
+          d
+            .insertInto('ent_entities')
+            .values({
+              tenant_id: p('tenantId'),
+              id: p('id'),
+              kind: p('kind'),
+              version: p('version'),
+              schema_version: p('schemaVersion'),
+              data: p('data'),
+              created_at: p('createdAt'),
+              updated_at: p('updatedAt'),
+              last_changed_by: p('changedBy'),
+            })
+            .onConflict((oc) => oc.columns(['tenant_id', 'id']).doNothing()),
+      ),
+      update: prepareQuery(
+        db,
+        (
+          d,
+          p: (
+            n:
+              | 'tenantId'
+              | 'id'
+              | 'expected'
+              | 'version'
+              | 'schemaVersion'
+              | 'data'
+              | 'updatedAt'
+              | 'changedBy',
+          ) => never,
+        ) =>
+          d
+            .updateTable('ent_entities')
+            .set({
+              version: p('version'),
+              schema_version: p('schemaVersion'),
+              data: p('data'),
+              updated_at: p('updatedAt'),
+              last_changed_by: p('changedBy'),
+            })
+            .where('tenant_id', '=', p('tenantId'))
+            .where('id', '=', p('id'))
+            .where('version', '=', p('expected')),
+      ),
+    };
+  }
 
   #db(tx: StoreTx | undefined): Db {
     return tx === undefined ? this.store.db<EntityTables>() : tx.db<EntityTables>();
@@ -161,14 +271,7 @@ class EntityStoreImpl implements EntityStore {
     const expected = input.version;
     // A create needs no read: the primary key refuses a second one (one round trip saved on PostgreSQL).
     const current =
-      expected === 0
-        ? undefined
-        : await db
-            .selectFrom('ent_entities')
-            .select(['version', 'data', 'kind', 'created_at'])
-            .where('tenant_id', '=', tenantId)
-            .where('id', '=', input.id)
-            .executeTakeFirst();
+      expected === 0 ? undefined : (await this.#q.current.execute(db, { tenantId, id: input.id })).rows[0];
     if (
       (current === undefined) !== (expected === 0) ||
       (current !== undefined && current.version !== expected)
@@ -195,39 +298,32 @@ class EntityStoreImpl implements EntityStore {
     if (current === undefined) {
       // ON CONFLICT DO NOTHING rather than catching the violation: on PostgreSQL an error would abort
       // the caller's transaction, and we still need to read the winner's version.
-      const inserted = await db
-        .insertInto('ent_entities')
-        .values({
-          tenant_id: tenantId,
-          id: stored.id,
-          kind,
-          version: stored.version,
-          schema_version: ENTITY_KINDS[kind].schemaVersion,
-          data,
-          created_at: stored.createdAt,
-          updated_at: now,
-          last_changed_by: changedBy,
-        })
-        .onConflict((oc) => oc.columns(['tenant_id', 'id']).doNothing())
-        .executeTakeFirst();
-      if ((inserted.numInsertedOrUpdatedRows ?? 0n) === 0n) {
+      const inserted = await this.#q.insert.execute(db, {
+        tenantId,
+        id: stored.id,
+        kind,
+        version: stored.version,
+        schemaVersion: ENTITY_KINDS[kind].schemaVersion,
+        data,
+        createdAt: stored.createdAt,
+        updatedAt: now,
+        changedBy,
+      });
+      if ((inserted.numAffectedRows ?? 0n) === 0n) {
         throw new VersionConflictError(input.id, expected, await this.#versionOf(db, tenantId, input.id));
       }
     } else {
-      const result = await db
-        .updateTable('ent_entities')
-        .set({
-          version: stored.version,
-          schema_version: ENTITY_KINDS[kind].schemaVersion,
-          data,
-          updated_at: now,
-          last_changed_by: changedBy,
-        })
-        .where('tenant_id', '=', tenantId)
-        .where('id', '=', stored.id)
-        .where('version', '=', expected)
-        .executeTakeFirst();
-      if (result.numUpdatedRows === 0n) {
+      const result = await this.#q.update.execute(db, {
+        tenantId,
+        id: stored.id,
+        expected,
+        version: stored.version,
+        schemaVersion: ENTITY_KINDS[kind].schemaVersion,
+        data,
+        updatedAt: now,
+        changedBy,
+      });
+      if ((result.numAffectedRows ?? 0n) === 0n) {
         throw new VersionConflictError(input.id, expected, await this.#versionOf(db, tenantId, stored.id));
       }
     }
@@ -237,12 +333,7 @@ class EntityStoreImpl implements EntityStore {
   }
 
   async #versionOf(db: Db, tenantId: string, id: string): Promise<number | null> {
-    const row = await db
-      .selectFrom('ent_entities')
-      .select('version')
-      .where('tenant_id', '=', tenantId)
-      .where('id', '=', id)
-      .executeTakeFirst();
+    const row = (await this.#q.version.execute(db, { tenantId, id })).rows[0];
     return row?.version ?? null;
   }
 
@@ -333,13 +424,12 @@ class EntityStoreImpl implements EntityStore {
     id: string,
     options: ReadOptions & { kind?: K } = {},
   ): Promise<EntityOf<K> | undefined> {
-    let query = this.#db(options.tx)
-      .selectFrom('ent_entities')
-      .select('data')
-      .where('tenant_id', '=', tenantId)
-      .where('id', '=', id);
-    if (options.kind !== undefined) query = query.where('kind', '=', options.kind);
-    const row = await query.executeTakeFirst();
+    const db = this.#db(options.tx);
+    const { rows } =
+      options.kind === undefined
+        ? await this.#q.data.execute(db, { tenantId, id })
+        : await this.#q.dataOfKind.execute(db, { tenantId, id, kind: options.kind });
+    const row = rows[0];
     return row === undefined ? undefined : (JSON.parse(row.data) as EntityOf<K>);
   }
 
@@ -349,17 +439,13 @@ class EntityStoreImpl implements EntityStore {
     ref: ExternalRef,
     options: ReadOptions = {},
   ): Promise<EntityOf<K> | undefined> {
-    const row = await this.#db(options.tx)
-      .selectFrom('ent_external_refs as r')
-      .innerJoin('ent_entities as e', (join) =>
-        join.onRef('e.tenant_id', '=', 'r.tenant_id').onRef('e.id', '=', 'r.entity_id'),
-      )
-      .select('e.data')
-      .where('r.tenant_id', '=', tenantId)
-      .where('r.kind', '=', kind)
-      .where('r.system', '=', ref.system)
-      .where('r.external_id', '=', ref.id)
-      .executeTakeFirst();
+    const { rows } = await this.#q.byRef.execute(this.#db(options.tx), {
+      tenantId,
+      kind,
+      system: ref.system,
+      externalId: ref.id,
+    });
+    const row = rows[0];
     return row === undefined ? undefined : (JSON.parse(row.data) as EntityOf<K>);
   }
 

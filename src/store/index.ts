@@ -23,6 +23,8 @@ export type {
   ListOptions,
 } from './entity-store.ts';
 export { dumpSchema } from './schema-dump.ts';
+export { prepareQuery } from './prepared-query.ts';
+export type { PreparedQuery, QueryRunner } from './prepared-query.ts';
 export { assertNotInTransaction, isInTransaction } from './tx-context.ts';
 export {
   isUniqueViolation,

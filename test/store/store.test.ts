@@ -6,6 +6,7 @@ import {
   assertNotInTransaction,
   isInTransaction,
   isUniqueViolation,
+  prepareQuery,
   type Migration,
   type Store,
   type StoreTx,
@@ -274,6 +275,38 @@ describe.each(dialectCases)('store on $dialect', ({ dialect, open }) => {
         await tx.db<TestDb>().selectFrom('t_items').select('id').execute();
       });
       expect(seen).toEqual(['committed', 'durable']);
+    });
+  });
+
+  describe('prepared queries', () => {
+    it('compiles once and runs with named values, constants kept, on the store and inside a transaction', async () => {
+      await store.transaction(async (tx) => {
+        await tx
+          .db<TestDb>()
+          .insertInto('t_items')
+          .values([
+            { id: 'pq-1', tenant_id: 'pq', qty: 1, big: 0, payload: null },
+            { id: 'pq-2', tenant_id: 'pq', qty: 5, big: 0, payload: null },
+            { id: 'pq-3', tenant_id: 'other', qty: 5, big: 0, payload: null },
+          ])
+          .execute();
+      });
+      const byQty = prepareQuery(store.db<TestDb>(), (db, p: (name: 'tenant' | 'min') => never) =>
+        db
+          .selectFrom('t_items')
+          .select('id')
+          .where('tenant_id', '=', p('tenant'))
+          .where('qty', '>=', p('min'))
+          .where('id', 'like', 'pq-%')
+          .orderBy('id'),
+      );
+      expect((await byQty.execute(store.db(), { tenant: 'pq', min: 0 })).rows).toEqual([
+        { id: 'pq-1' },
+        { id: 'pq-2' },
+      ]);
+      expect((await byQty.execute(store.db(), { tenant: 'pq', min: 2 })).rows).toEqual([{ id: 'pq-2' }]);
+      const inTx = await store.transaction((tx) => byQty.execute(tx.db(), { tenant: 'other', min: 0 }));
+      expect(inTx.rows).toEqual([{ id: 'pq-3' }]);
     });
   });
 
