@@ -11,7 +11,7 @@ import { CrossdockError, InternalError } from '../errors/index.ts';
 import type { Store, StoreTx } from '../store/index.ts';
 import { silentLogger, type Logger, type MetricsRegistry } from '../telemetry/index.ts';
 import { crashPoint } from './crash-points.ts';
-import { SyncEffectConflictError, SyncEffectUnverifiableError } from './errors.ts';
+import { SyncEffectConflictError, SyncEffectInFlightError, SyncEffectUnverifiableError } from './errors.ts';
 import type { SyncEvents } from './sync-events.ts';
 import type { SyncDb, SyncEffectsTable } from './tables.ts';
 
@@ -67,6 +67,12 @@ export interface PerformOptions {
 
 export interface EffectLedgerOptions {
   readonly store: Store;
+  /**
+   * How long an attempt that has not recorded its outcome keeps others from sending the same effect, in
+   * ms (default 60000; keep it above the connector's write timeout). After it, the attempt is presumed
+   * dead and the next one looks the effect up in the target before sending.
+   */
+  readonly attemptLeaseMs?: number;
   readonly events?: SyncEvents;
   readonly metrics?: MetricsRegistry;
   readonly logger?: Logger;
@@ -82,12 +88,14 @@ export function effectIdempotencyKey(tenantId: string, system: string, businessK
 
 export class EffectLedger {
   readonly #store: Store;
+  readonly #leaseMs: number;
   readonly #events: SyncEvents | undefined;
   readonly #logger: Logger;
   readonly #outcomes: Counter<'system' | 'status'> | undefined;
 
   constructor(options: EffectLedgerOptions) {
     this.#store = options.store;
+    this.#leaseMs = options.attemptLeaseMs ?? 60_000;
     this.#events = options.events;
     this.#logger = options.logger ?? silentLogger();
     this.#outcomes =
@@ -154,6 +162,10 @@ export class EffectLedger {
       args: request.args,
       ...(request.signal === undefined ? {} : { signal: request.signal }),
     };
+    if (row.status === EFFECT_STATUSES.pending && row.attempts > 0) {
+      const left = Date.parse(row.updated_at) + this.#leaseMs - Date.now();
+      if (left > 0) throw new SyncEffectInFlightError(system, businessKey, left);
+    }
     // Sent before and never answered (or answered and not recorded): find out before sending again.
     const maySent = row.attempts > 0 && row.status !== EFFECT_STATUSES.notApplied;
     if (maySent) {
@@ -181,16 +193,21 @@ export class EffectLedger {
     }
 
     const attempts = row.attempts + 1;
-    await this.#store.durable(async (tx) => {
-      await tx
+    const claimed = await this.#store.durable(async (tx) => {
+      const r = await tx
         .db<SyncDb>()
         .updateTable('sync_effects')
         .set({ attempts, status: EFFECT_STATUSES.pending, updated_at: new Date().toISOString() })
         .where('tenant_id', '=', tenantId)
         .where('system', '=', system)
         .where('business_key', '=', businessKey)
-        .execute();
+        // Guarded: of two callers that read the same row, only one gets to send.
+        .where('attempts', '=', row.attempts)
+        .where('status', '=', row.status)
+        .executeTakeFirst();
+      return Number(r.numUpdatedRows) === 1;
     });
+    if (!claimed) throw new SyncEffectInFlightError(system, businessKey, this.#leaseMs);
     crashPoint('before-remote-write');
     let outcome: WriteOutcome;
     try {

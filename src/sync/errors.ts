@@ -140,3 +140,26 @@ export class SyncCausationDepthExceededError extends CrossdockError {
     );
   }
 }
+
+export const SyncEffectInFlightDef = defineError({
+  code: 'SYNC_EFFECT_IN_FLIGHT',
+  status: 409,
+  retryable: true,
+  title: 'The same effect is being sent by another attempt',
+  description:
+    'Another attempt of this business effect was handed to the target system less than `sync.effectAttemptLeaseMs` (default 60 s) ago and has not recorded its outcome. Sending now could double the effect, so this attempt waits: retry after `retryAfterMs`. If that attempt died (process crash), the retry looks the effect up in the target before sending.',
+});
+export class SyncEffectInFlightError extends CrossdockError {
+  constructor(
+    readonly system: string,
+    readonly businessKey: string,
+    retryAfterMs: number,
+  ) {
+    super(
+      SyncEffectInFlightDef,
+      `${system}: effect ${businessKey} is being sent by another attempt`,
+      { system, businessKey },
+      { retryAfterMs },
+    );
+  }
+}

@@ -74,6 +74,8 @@ export {
   SyncEffectUnverifiableDef,
   SyncEffectConflictError,
   SyncEffectConflictDef,
+  SyncEffectInFlightError,
+  SyncEffectInFlightDef,
   SyncCausationDepthExceededError,
   SyncCausationDepthExceededDef,
 } from './errors.ts';

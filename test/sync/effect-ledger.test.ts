@@ -6,6 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Command } from '../../src/connectors/index.ts';
 import { CRASH_POINTS, EffectLedger, effectIdempotencyKey } from '../../src/sync/index.ts';
 import {
   commentDeskConnector,
@@ -166,6 +167,35 @@ describe.each(dialects)('effect ledger on $dialect', ({ open }) => {
       code: 'SYNC_EFFECT_UNVERIFIABLE',
     });
     expect(await desk.comments(`${tenant}-d`)).toHaveLength(1);
+  });
+
+  it('keeps a second caller from sending an effect while the first attempt is in flight', async () => {
+    const tenant = freshTenant();
+    const ledger = new EffectLedger({ store: opened.store });
+    const direct = commentDeskConnector(desk.url);
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const inWrite = new Promise<void>((resolve) => (entered = resolve));
+    const slow = {
+      ...direct,
+      write: async (command: Command) => {
+        entered();
+        await gate;
+        return direct.write(command);
+      },
+    };
+    const request = { type: 'case.comment', args: { ticket: `${tenant}-f`, text: 'milestone k\n' } };
+    const first = ledger.perform(tenant, 'comment-desk', slow, 'k', request);
+    await inWrite;
+    await expect(ledger.perform(tenant, 'comment-desk', direct, 'k', request)).rejects.toMatchObject({
+      code: 'SYNC_EFFECT_IN_FLIGHT',
+      retryable: true,
+    });
+    release();
+    expect(await first).toMatchObject({ status: 'applied', sent: true });
+    expect(await ledger.perform(tenant, 'comment-desk', direct, 'k', request)).toMatchObject({ sent: false });
+    expect(await desk.comments(`${tenant}-f`)).toHaveLength(1);
   });
 
   it('rejects a business key reused for another command type', async () => {
