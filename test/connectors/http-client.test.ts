@@ -175,6 +175,20 @@ describe('HttpClient', () => {
     expect(server.received).toHaveLength(1);
   });
 
+  it('sends the Idempotency-Key header and retries such a write after a timeout', async () => {
+    server.handle((_req, res, i) => {
+      if (i >= 1) json(res, 201, { id: 'x' });
+    });
+    const response = await client({ timeoutMs: 100 }).request({
+      method: 'POST',
+      path: 'x',
+      json: {},
+      idempotencyKey: 'k-1',
+    });
+    expect(response.attempts).toBe(2);
+    expect(server.received.map((r) => r.headers['idempotency-key'])).toEqual(['k-1', 'k-1']);
+  });
+
   it('retries a timed-out read', async () => {
     server.handle((_req, res, i) => {
       if (i >= 2) json(res, 200, { ok: true });

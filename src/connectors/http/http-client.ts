@@ -89,7 +89,11 @@ export interface HttpRequest {
   readonly json?: unknown;
   /** Raw body, when not JSON. */
   readonly body?: string | Buffer;
-  /** Whether sending it twice is harmless (default: true for GET, HEAD, PUT, DELETE). Only
+  /** Sent as the `Idempotency-Key` header, for systems that deduplicate by it; such a request is
+   * then safe to send again after a timeout, so it is treated as idempotent. */
+  readonly idempotencyKey?: string;
+  /** Whether sending it twice is harmless (default: true for GET, HEAD, PUT, DELETE, and for any
+   * request with an `idempotencyKey`). Only
    * idempotent requests are retried after a timeout, a reset connection or a 500/502/504. */
   readonly idempotent?: boolean;
   /** Overrides the client's `timeoutMs` for this request. */
@@ -293,7 +297,9 @@ export class HttpClient {
    * with the abort reason when `request.signal` aborts.
    */
   async request(request: HttpRequest): Promise<HttpResponse> {
-    const idempotent = request.idempotent ?? (request.method !== 'POST' && request.method !== 'PATCH');
+    const idempotent =
+      request.idempotent ??
+      (request.idempotencyKey !== undefined || (request.method !== 'POST' && request.method !== 'PATCH'));
     const maxAttempts = Math.max(1, request.maxAttempts ?? this.maxAttempts);
     const operation = request.operation ?? `${request.method} ${this.url(request.path).pathname}`;
     for (let attempt = 1; ; attempt++) {
@@ -357,6 +363,7 @@ export class HttpClient {
       traceparent: formatTraceparent(trace),
     };
     if (trace.traceState !== undefined) headers.tracestate = trace.traceState;
+    if (request.idempotencyKey !== undefined) headers['idempotency-key'] = request.idempotencyKey;
     let body: string | Buffer | undefined = request.body;
     if (request.json !== undefined) {
       body = JSON.stringify(request.json);
