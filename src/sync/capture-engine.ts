@@ -363,6 +363,16 @@ export class CaptureEngine {
     const state = await readState(db, tenantId, system, record.stream, record.externalId);
     if (state !== undefined && state.source_updated_at >= p.updatedAt) {
       await setStatus('stale');
+      tx.afterCommit(() =>
+        this.#events?.emit('sync:record-stale', {
+          tenantId,
+          system,
+          stream: record.stream,
+          externalId: record.externalId,
+          updatedAt: p.updatedAt,
+          appliedUpdatedAt: state.source_updated_at,
+        }),
+      );
       return ['stale', undefined];
     }
     await setStatus('applied');

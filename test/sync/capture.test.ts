@@ -105,6 +105,8 @@ describe.each(dialects)('capture on $dialect', ({ open }) => {
     const events = new SyncEvents();
     const duplicates: string[] = [];
     events.on('sync:record-duplicate', (e) => duplicates.push(e.updatedAt));
+    const stale: string[] = [];
+    events.on('sync:record-stale', (e) => stale.push(`${e.updatedAt} < ${e.appliedUpdatedAt}`));
     const { capture, changes } = engine(undefined, events);
     const v2 = rec('SH1', '2026-11-27T10:00:02.000Z', { state: 'in_transit', order: 'SO1' });
     const v1 = rec('SH1', '2026-11-27T10:00:01.000Z', { state: 'packed', order: 'SO1' });
@@ -117,6 +119,7 @@ describe.each(dialects)('capture on $dialect', ({ open }) => {
       ['applied', 'erp-shipment@1'],
     ]);
     expect(duplicates).toEqual(['2026-11-27T10:00:02.000000Z', '2026-11-27T10:00:02.000000Z']);
+    expect(stale).toEqual(['2026-11-27T10:00:01.000000Z < 2026-11-27T10:00:02.000000Z']);
   });
 
   it('applies two versions delivered in one batch oldest first', async () => {
