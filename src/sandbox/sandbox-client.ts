@@ -29,6 +29,8 @@ export interface RequestOptions<T> {
    * returns it (the request is then not sent again) or undefined (it is retried).
    */
   readonly verify?: () => Promise<T | undefined>;
+  /** The write sets values, so sending it twice equals sending it once: resend freely (default false). */
+  readonly naturallyIdempotent?: boolean;
   /** Statuses answered to the caller instead of thrown (e.g. [404, 409]). */
   readonly accept?: readonly number[];
 }
@@ -73,7 +75,8 @@ export class SandboxClient {
   ): Promise<ClientResponse<T>> {
     const started = Date.now();
     const write = method !== 'GET';
-    const safeToResend = !write || options.idempotencyKey !== undefined;
+    const safeToResend =
+      !write || options.idempotencyKey !== undefined || options.naturallyIdempotent === true;
     for (let attempt = 1; ; attempt++) {
       let delayMs = Math.min(this.maxDelayMs, 50 * 2 ** attempt);
       try {

@@ -273,6 +273,7 @@ class TrafficRun {
       caseRoll: rng.next(),
       inSubject: rng.chance(0.6),
       followUp: rng.chance(0.3),
+      agent: rng.weighted({ none: 40, reply: 40, solve: 20 } as const),
     };
     const record: TrafficOrder = {
       index,
@@ -298,8 +299,10 @@ class TrafficRun {
       const rate = kind === 'status' ? (this.options.caseRate ?? 0.15) : troubledRate;
       if (plan.caseRoll >= rate) return;
       caseOpened = true;
-      await this.openCase(index, customer, orderId, kind, extra, plan.inSubject, plan.followUp);
+      openedCase = await this.openCase(index, customer, orderId, kind, extra, plan.inSubject, plan.followUp);
+      if (plan.agent !== 'none') await this.agentReply(index, openedCase, orderId);
     };
+    let openedCase = 0;
 
     // 1. The order arrives: through the storefront, or by EDI / phone straight into the ERP.
     if (plan.web) {
@@ -620,7 +623,37 @@ class TrafficRun {
       }
     }
     await openCase('status', order.id, '');
+    if (caseOpened && plan.agent === 'solve') await this.setCaseStatus(index, openedCase, 'solved');
     record.completed = true;
+  }
+
+  /** An agent answers the customer publicly and waits for them (status pending). */
+  private async agentReply(index: number, caseId: number, orderId: string): Promise<void> {
+    const body = `Thanks for reaching out, we are checking order ${orderId} with the warehouse.`;
+    await this.helpdesk.post(
+      `/api/v2/cases/${caseId}/comments`,
+      { body, public: true, author: 'agent.smith' },
+      {
+        verify: async () => {
+          const found = await this.helpdesk.get<{ data: unknown[] }>(
+            `/api/v2/search/comments?case_id=${caseId}&q=${encodeURIComponent(body)}`,
+          );
+          return found.data[0];
+        },
+      },
+    );
+    this.log(index, 'helpdesk.case.replied', String(caseId));
+    await this.setCaseStatus(index, caseId, 'pending');
+  }
+
+  private async setCaseStatus(index: number, caseId: number, status: Case['status']): Promise<void> {
+    await this.helpdesk.request(
+      'PATCH',
+      `/api/v2/cases/${caseId}`,
+      { status },
+      { naturallyIdempotent: true },
+    );
+    this.log(index, `helpdesk.case.${status}`, String(caseId));
   }
 
   private async openCase(
@@ -631,7 +664,7 @@ class TrafficRun {
     extra: string,
     inSubject: boolean,
     followUp: boolean,
-  ): Promise<void> {
+  ): Promise<number> {
     const ref = `CR-${this.runId.slice(-6)}-${index}`;
     const subjects: Record<CaseKind, [string, string]> = {
       status: [`Status of order ${orderId}`, 'Status of our recent order'],
@@ -682,6 +715,7 @@ class TrafficRun {
       );
       this.log(index, 'helpdesk.comment.added', String(created.id));
     }
+    return created.id;
   }
 
   private async carrierScan(

@@ -27,11 +27,11 @@ async function fetchError(url: string, init: RequestInit = {}): Promise<string |
 describe('sandbox fault injection', () => {
   it('answers 429 with Retry-After during a storm, then serves again when it ends', async () => {
     erp = await startErp();
-    erp.faults.set({ rateLimitStorms: [{ durationMs: 600, retryAfterSeconds: 2 }] });
+    erp.faults.set({ rateLimitStorms: [{ durationMs: 1500, retryAfterSeconds: 2 }] });
     const storm = await call(`${erp.url}/api/v1/items`, { headers: KEY });
     expect(storm.status).toBe(429);
     expect(storm.headers.get('retry-after')).toBe('2');
-    await sleep(700);
+    await sleep(1600);
     expect((await call(`${erp.url}/api/v1/items`, { headers: KEY })).status).toBe(200);
     expect(erp.faults.describe().stats.rateLimited).toBe(1);
   });

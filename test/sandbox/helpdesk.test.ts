@@ -119,7 +119,7 @@ describe('sandbox helpdesk', () => {
   });
 
   it('answers 429 with Retry-After once a key exceeds its rate limit', async () => {
-    helpdesk = await startHelpdesk({ rateLimit: { perSecond: 1, burst: 3 } });
+    helpdesk = await startHelpdesk({ rateLimit: { perSecond: 0.2, burst: 3 } });
     const statuses: number[] = [];
     let retryAfter: string | null = null;
     for (let i = 0; i < 5; i++) {
@@ -128,7 +128,7 @@ describe('sandbox helpdesk', () => {
       if (res.status === 429) retryAfter = res.headers.get('retry-after');
     }
     expect(statuses.slice(0, 3)).toEqual([200, 200, 200]);
-    expect(statuses[4]).toBe(429);
+    expect(statuses.slice(3)).toEqual([429, 429]);
     expect(Number(retryAfter)).toBeGreaterThanOrEqual(1);
   });
 });
