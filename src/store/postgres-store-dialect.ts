@@ -44,8 +44,8 @@ export interface PostgresPoolOptions {
 }
 
 /**
- * `onIdleError` receives errors of idle pooled connections (server restarted, connection killed); pg
- * emits them as an 'error' event that would otherwise crash the process. The pool replaces the client.
+ * `onIdleError` receives errors of pooled connections (server restarted, connection killed); pg emits
+ * them as 'error' events that would otherwise crash the process. The pool replaces the client.
  */
 export function createPgPool(options: PostgresPoolOptions, onIdleError: (error: Error) => void): pg.Pool {
   const settings = ['-c synchronous_commit=on'];
@@ -59,6 +59,10 @@ export function createPgPool(options: PostgresPoolOptions, onIdleError: (error: 
     types: storeTypes,
   });
   pool.on('error', onIdleError);
+  // A connection killed while checked out (a batch in flight) also emits 'error' on its client, with no
+  // pool listener attached at that moment: without this handler the process would crash. The query in
+  // flight rejects on its own, and the pool drops the client when it is released.
+  pool.on('connect', (client) => client.on('error', onIdleError));
   return pool;
 }
 
