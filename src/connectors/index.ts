@@ -93,3 +93,7 @@ export type {
   CircuitState,
   TraceContext,
 } from './http/index.ts';
+export { trytonConnectorFactory, TrytonConnector } from './tryton/index.ts';
+export type { TrytonConfig } from './tryton/index.ts';
+export { requestTrackerConnectorFactory, RequestTrackerConnector } from './request-tracker/index.ts';
+export type { RtConfig } from './request-tracker/index.ts';
