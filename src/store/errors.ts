@@ -45,7 +45,7 @@ export const StoreCommitFailedDef = defineError({
   retryable: true,
   title: 'Durable write could not be committed',
   description:
-    'The group commit holding this write failed (disk full, database restarted, connection lost). None of the batch was committed; retrying the same write is safe.',
+    'The group commit holding this write failed (disk full, database restarted, connection lost). Normally nothing of the batch was committed; but when the connection to PostgreSQL is lost during the COMMIT itself, the client cannot know whether it took effect. Retry the write, and make it idempotent (a unique key, or `on conflict do nothing`) so a retry of a write that did commit is harmless.',
 });
 export class StoreCommitFailedError extends CrossdockError {
   constructor(

@@ -57,7 +57,10 @@ describe.skipIf(!pgAvailable)('store on postgres when connections are killed', (
         .execute();
       const present = new Set(rows.map((r) => Number(r.id)));
       expect(present.has(1_000_000)).toBe(true);
-      expect(present.size).toBe(outcomes.length - failed.length + 1);
+      // Every write that resolved is there. (A write whose connection died during COMMIT itself may be
+      // there too: its outcome is unknown to the client, which is why retries must be idempotent.)
+      expect(present.size).toBeGreaterThanOrEqual(outcomes.length - failed.length + 1);
+      expect(present.size).toBeLessThanOrEqual(outcomes.length + 1);
     } finally {
       await admin.end();
       await store.close();
