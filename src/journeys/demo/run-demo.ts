@@ -21,8 +21,14 @@ export interface DemoOptions {
   readonly faults?: boolean;
   /** Seed of the traffic and fault decisions (default 1). */
   readonly seed?: number;
-  /** Order lifecycles in flight at once in the traffic generator (default 16). */
+  /** Order lifecycles in flight at once in each traffic generator (default 8). */
   readonly concurrency?: number;
+  /**
+   * Traffic generators run side by side, each with its own seed and its share of the orders (default:
+   * one per 100 orders, at most 5). One generator runs its steps one at a time, so it, not Crossdock,
+   * would bound the throughput.
+   */
+  readonly shards?: number;
   /** How long to wait for convergence after the traffic ends, in ms (default 180000). */
   readonly convergeTimeoutMs?: number;
   /** Where progress lines go (default process.stderr); `null` for none. */
@@ -53,8 +59,8 @@ export interface DemoResult {
  */
 export const DEMO_FAULTS: Partial<Record<SandboxSystem | 'all', FaultConfig>> = {
   erp: {
-    latency: { fixedMs: 10, jitterMs: 40 },
-    outages: [{ startInMs: 8000, durationMs: 6000, mode: '503' }],
+    latency: { fixedMs: 5, jitterMs: 20 },
+    outages: [{ startInMs: 8000, durationMs: 5000, mode: '503' }],
     appliedButTimedOut: { rate: 0.02, mode: 'destroy', count: 20 },
     webhooks: { duplicateRate: 0.1, reorderRate: 0.1 },
   },

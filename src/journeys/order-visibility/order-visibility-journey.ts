@@ -70,6 +70,11 @@ export interface OrderVisibilityOptions {
   /** How often due retries and work left by a previous process are picked up, in ms (default 1000). */
   readonly sweepIntervalMs?: number;
   readonly retry?: RetryOptions;
+  /**
+   * Helpdesk custom field receiving each summary value, by summary key (default: the same key, e.g.
+   * `erp_order_status`); null leaves that value out of the case.
+   */
+  readonly caseFields?: Readonly<Record<string, string | null | undefined>>;
   readonly logger?: Logger;
   readonly metrics?: MetricsRegistry;
 }
@@ -163,9 +168,15 @@ export class OrderVisibilityJourney {
       connector: () => options.helpdesk,
       buildCommand: async (desired) => {
         const link = await this.#linkByKey(desired.recordKey);
+        const customFields: Fields = {};
+        for (const [key, value] of Object.entries(desired.fields)) {
+          const field = options.caseFields?.[key];
+          if (field === null) continue;
+          customFields[field ?? key] = value;
+        }
         return {
           type: 'case.update',
-          args: { case_id: Number(link?.case_id ?? NaN), custom_fields: desired.fields },
+          args: { case_id: Number(link?.case_id ?? NaN), custom_fields: customFields },
         };
       },
     });

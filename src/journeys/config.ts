@@ -1,0 +1,141 @@
+// Configuration of connected systems, journeys, their field mappings and field ownership: the TypeBox
+// schema fragment the config part merges into the root schema (keys `systems`, `journeys`, `mappings`,
+// `ownership`). Secrets are written as `${env:NAME}` references, resolved by the config loader.
+import { Type, type Static } from '@sinclair/typebox';
+
+const SystemName = Type.String({
+  pattern: '^[a-z][a-z0-9-]{0,39}$',
+  description: 'Name of a connected system, also its webhook path `/hooks/{name}`, e.g. `erp`.',
+});
+
+export const SystemConfigSchema = Type.Object(
+  {
+    connector: Type.Union([Type.Literal('sandbox-erp'), Type.Literal('sandbox-helpdesk')], {
+      description: 'Connector type: `sandbox-erp` or `sandbox-helpdesk` (the journeys map these systems).',
+    }),
+    baseUrl: Type.String({ description: 'Base URL of the system, e.g. `http://127.0.0.1:7401`.' }),
+    apiKey: Type.String({ minLength: 1, description: 'API key, e.g. `${env:ERP_API_KEY}`.' }),
+    webhookSecret: Type.Optional(
+      Type.String({
+        description:
+          '`whsec_...` secret of the webhook subscription pointing at `/hooks/{name}`; without it the system is polled only.',
+      }),
+    ),
+    pollIntervalMs: Type.Optional(
+      Type.Integer({
+        minimum: 100,
+        description: 'Pause between polls of a caught-up stream, in ms (default 2000).',
+      }),
+    ),
+    ratePerSecond: Type.Optional(
+      Type.Number({
+        exclusiveMinimum: 0,
+        description: 'Requests per second Crossdock sends (default: the connector’s, 50 ERP / 20 helpdesk).',
+      }),
+    ),
+    timeoutMs: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'Per-request timeout in ms (default 10000).' }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type SystemConfig = Static<typeof SystemConfigSchema>;
+
+export const OrderVisibilityConfigSchema = Type.Object(
+  {
+    enabled: Type.Boolean({ default: true, description: 'Run the journey (default true).' }),
+    erp: SystemName,
+    helpdesk: SystemName,
+    tenant: Type.Optional(
+      Type.String({ description: 'Tenant the records belong to (default: the first configured tenant).' }),
+    ),
+    concurrency: Type.Optional(
+      Type.Integer({ minimum: 1, maximum: 64, description: 'Cases written to at once (default 8).' }),
+    ),
+    maxAttempts: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'Attempts of one case write before it becomes a dead letter (default 8).',
+      }),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type OrderVisibilityConfig = Static<typeof OrderVisibilityConfigSchema>;
+
+/** Summary values the order-visibility journey can write, and the helpdesk field each goes to. */
+export const CASE_FIELD_KEYS = [
+  'erp_order',
+  'erp_order_status',
+  'erp_customer',
+  'credit_state',
+  'shipment_status',
+  'invoice_status',
+  'tracking_number',
+] as const;
+export type CaseFieldKey = (typeof CASE_FIELD_KEYS)[number];
+
+export const MappingsConfigSchema = Type.Object(
+  {
+    orderVisibility: Type.Optional(
+      Type.Object(
+        {
+          caseFields: Type.Optional(
+            Type.Partial(
+              Type.Object(
+                Object.fromEntries(
+                  CASE_FIELD_KEYS.map((k) => [
+                    k,
+                    Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
+                      description: `Helpdesk custom field that receives \`${k}\` (default \`${k}\`; null: not written).`,
+                    }),
+                  ]),
+                ),
+                { additionalProperties: false },
+              ),
+            ),
+          ),
+        },
+        { additionalProperties: false },
+      ),
+    ),
+  },
+  { additionalProperties: false },
+);
+export type MappingsConfig = Static<typeof MappingsConfigSchema>;
+
+export const OwnershipConfigSchema = Type.Record(
+  Type.String({ description: 'Canonical entity kind: order, shipment, invoice, credit, case, ...' }),
+  Type.Object(
+    {
+      owner: Type.String({ description: 'System name or kind (`erp`, `helpdesk`) owning every field.' }),
+      fields: Type.Optional(
+        Type.Record(Type.String(), Type.String(), { description: 'Per-field owners overriding `owner`.' }),
+      ),
+    },
+    { additionalProperties: false },
+  ),
+  {
+    description:
+      'Which system may change which canonical fields (default: the ERP owns order, shipment, invoice and credit; the helpdesk owns case).',
+  },
+);
+
+/** The fragment to merge into the root config schema (all keys optional). */
+export const JourneysConfigFragment = {
+  systems: Type.Optional(
+    Type.Record(SystemName, SystemConfigSchema, { description: 'Connected systems by name.' }),
+  ),
+  journeys: Type.Optional(
+    Type.Object(
+      { orderVisibility: Type.Optional(OrderVisibilityConfigSchema) },
+      { additionalProperties: false, description: 'Journeys to run between the systems.' },
+    ),
+  ),
+  mappings: Type.Optional(MappingsConfigSchema),
+  ownership: Type.Optional(OwnershipConfigSchema),
+};
+
+/** The same fragment as a schema of its own (used to validate it alone, and by tests). */
+export const JourneysConfigSchema = Type.Object(JourneysConfigFragment);
+export type JourneysConfig = Static<typeof JourneysConfigSchema>;
