@@ -82,7 +82,9 @@ export class SandboxServer {
     this.host = host;
     this.listening = true;
     this.faults.onOutage(({ down }) => {
-      this.outageTransition = this.outageTransition.then(() => this.setRefusing(down));
+      // A failed reopen (port taken meanwhile) must not become an unhandled rejection; the next
+      // transition or stop() tries to listen again.
+      this.outageTransition = this.outageTransition.then(() => this.setRefusing(down)).catch(() => undefined);
     });
     return this.url;
   }

@@ -243,7 +243,11 @@ export class SandboxErp {
       return write();
     }
     const now = Date.now();
-    for (const [k, v] of this.idempotency) if (v.expiresAt < now) this.idempotency.delete(k);
+    // Keys expire in insertion order (one TTL for all), so pruning stops at the first live one.
+    for (const [k, v] of this.idempotency) {
+      if (v.expiresAt >= now) break;
+      this.idempotency.delete(k);
+    }
     const scoped = `${request.method} ${request.routeOptions.url ?? request.url} ${key}`;
     const bodyHash = createHash('sha256')
       .update(JSON.stringify(request.body ?? null) + request.url)
