@@ -9,6 +9,8 @@ export type {
   ChildOptions,
 } from './workflow-definition.ts';
 export { createSaga, runSaga } from './saga.ts';
+export { RateBudgets } from './rate-budgets.ts';
+export type { BudgetOptions, BudgetPermit } from './rate-budgets.ts';
 export type { Saga, SagaStepOptions } from './saga.ts';
 export { DEFAULT_RETRY_POLICY, resolveRetryPolicy, retryDelayMs } from './retry-policy.ts';
 export type { RetryPolicy, ResolvedRetryPolicy } from './retry-policy.ts';

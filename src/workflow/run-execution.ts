@@ -20,6 +20,7 @@ import {
   type WorkflowContext,
   type WorkflowDefinition,
 } from './workflow-definition.ts';
+import type { RateBudgets } from './rate-budgets.ts';
 import type { AttemptSummary, ErrorSummary, WorkflowEvents } from './workflow-events.ts';
 import type { AttemptRecord, Fence, RunRecord, StepRecord, WorkflowJournal } from './workflow-journal.ts';
 
@@ -39,6 +40,8 @@ export interface RunExecutionDeps {
   readonly random: () => number;
   /** How often a signal wait re-reads the store for signals sent by other processes, in ms. */
   readonly signalPollMs: number;
+  /** Rate budgets steps draw on (`StepOptions.budget`). */
+  readonly budgets: RateBudgets;
   /** Starts child runs and waits for them (the runtime). */
   readonly children: ChildRunner;
 }
@@ -424,7 +427,12 @@ export class RunExecution {
       let failure: unknown;
       let failed = false;
       try {
-        value = await this.#attempt(fn, base, attempt, input, options.timeoutMs, name);
+        const budget = options.budget;
+        const run =
+          budget === undefined
+            ? fn
+            : (s: StepContext<unknown>) => this.#deps.budgets.run(budget, () => fn(s), this.#abort.signal);
+        value = await this.#attempt(run, base, attempt, input, options.timeoutMs, name);
       } catch (error) {
         failed = true;
         failure = error;

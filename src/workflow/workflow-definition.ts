@@ -27,6 +27,11 @@ export interface StepOptions<I = unknown> {
    * what lets an operator resume a failed run with edited input for this step (default none).
    */
   readonly input?: I;
+  /**
+   * Rate budget (of `runtime.budgets`) each attempt draws on, e.g. `erp` (default none). An error with
+   * `retryAfterMs` or HTTP status 429 backs the whole budget off, for every process.
+   */
+  readonly budget?: string;
 }
 
 export interface StepContext<I = unknown> {

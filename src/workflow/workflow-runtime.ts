@@ -11,6 +11,7 @@ import {
   WorkflowRunFailedError,
   WorkflowRunNotFoundError,
 } from './errors.ts';
+import { RateBudgets } from './rate-budgets.ts';
 import { newRunId } from './run-id.ts';
 import { RunExecution, type ResumeReason, type RunSettlement } from './run-execution.ts';
 import type { WorkflowDefinition } from './workflow-definition.ts';
@@ -81,6 +82,8 @@ type AnyDefinition = WorkflowDefinition<unknown, unknown>;
 export class WorkflowRuntime {
   readonly events = new WorkflowEvents();
   readonly journal: WorkflowJournal;
+  /** Rate budgets per target system, shared through the store by every process (see rate-budgets.ts). */
+  readonly budgets: RateBudgets;
   readonly executorId: string;
   readonly #logger: Logger;
   readonly #leaseMs: number;
@@ -103,6 +106,7 @@ export class WorkflowRuntime {
 
   constructor(options: WorkflowRuntimeOptions) {
     this.journal = new WorkflowJournal(options.store);
+    this.budgets = new RateBudgets({ store: options.store, now: options.now });
     this.executorId = options.executorId ?? 'local';
     this.#logger = options.logger ?? silentLogger();
     this.#leaseMs = options.leaseMs ?? 30_000;
@@ -369,6 +373,7 @@ export class WorkflowRuntime {
         now: this.#now,
         random: this.#random,
         signalPollMs: this.#signalPollMs,
+        budgets: this.budgets,
         children: {
           start: (workflow, input, options) => this.start(workflow, input, options),
           result: (runId) => this.result(runId),
