@@ -333,6 +333,11 @@ export class CaptureEngine {
       const lockKey = JSON.stringify(['sync', tenantId, system, record.stream, record.externalId]);
       await sql`select pg_advisory_xact_lock(hashtextextended(${lockKey}, 0))`.execute(db);
     }
+    // The state is read first so the raw row is written once, with its final status.
+    const state =
+      'error' in p ? undefined : await readState(db, tenantId, system, record.stream, record.externalId);
+    const stale = state !== undefined && state.source_updated_at >= p.updatedAt;
+    const status = 'error' in p ? 'mapping-failed' : stale ? 'stale' : 'applied';
     const inserted = await db
       .insertInto('sync_raw_records')
       .values({
@@ -343,26 +348,17 @@ export class CaptureEngine {
         source_updated_at: p.updatedAt,
         payload: p.payload,
         deleted: record.deleted === true ? 1 : 0,
-        status: 'received',
+        status,
         mapping_version: p.mappingVersion,
-        error: null,
+        error: 'error' in p ? p.error.reason : null,
         received_at: new Date().toISOString(),
       })
       .onConflict((oc) => oc.doNothing())
       .returning('id')
       .executeTakeFirst();
     if (inserted === undefined) return ['duplicate', undefined];
-    const rawId = Number(inserted.id);
-    const setStatus = async (status: string, error: string | null = null) => {
-      await db.updateTable('sync_raw_records').set({ status, error }).where('id', '=', rawId).execute();
-    };
-    if ('error' in p) {
-      await setStatus('mapping-failed', p.error.reason);
-      return ['failed', undefined];
-    }
-    const state = await readState(db, tenantId, system, record.stream, record.externalId);
-    if (state !== undefined && state.source_updated_at >= p.updatedAt) {
-      await setStatus('stale');
+    if ('error' in p) return ['failed', undefined];
+    if (stale) {
       tx.afterCommit(() =>
         this.#events?.emit('sync:record-stale', {
           tenantId,
@@ -375,8 +371,16 @@ export class CaptureEngine {
       );
       return ['stale', undefined];
     }
-    await setStatus('applied');
-    const change = await this.#applyMapped(tx, tenantId, system, p, p.mapped, rawId, state, false);
+    const change = await this.#applyMapped(
+      tx,
+      tenantId,
+      system,
+      p,
+      p.mapped,
+      Number(inserted.id),
+      state,
+      false,
+    );
     return ['applied', change];
   }
 
@@ -445,13 +449,18 @@ export class CaptureEngine {
     const echoes: string[] = [];
     const genuine: Record<string, JsonValue> = {};
     let depth = 0;
+    const changedValues = Object.fromEntries(changed.map((f) => [f, mapped.fields[f] ?? null]));
+    const classes =
+      this.#echo === undefined || remapped
+        ? undefined
+        : await this.#echo.classifyChanges(tx, tenantId, system, entityKey, changedValues);
     for (const field of changed) {
-      const value = mapped.fields[field] ?? null;
-      if (this.#echo === undefined || remapped) {
+      const value = changedValues[field]!;
+      const c = classes?.get(field);
+      if (c === undefined || this.#echo === undefined) {
         genuine[field] = value;
         continue;
       }
-      const c = await this.#echo.classifyChange(tx, tenantId, system, entityKey, field, value);
       if (c.kind === 'echo') {
         echoes.push(field);
         continue;

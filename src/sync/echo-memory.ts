@@ -94,30 +94,58 @@ export class EchoMemory {
     field: string,
     value: JsonValue | undefined,
   ): Promise<ChangeClass> {
+    const classes = await this.classifyChanges(tx, tenantId, system, entityKey, { [field]: value ?? null });
+    return classes.get(field)!;
+  }
+
+  /** `classifyChange` for several fields of one entity, in two queries at most. */
+  async classifyChanges(
+    tx: StoreTx,
+    tenantId: string,
+    system: string,
+    entityKey: string,
+    values: Readonly<Record<string, JsonValue>>,
+  ): Promise<Map<string, ChangeClass>> {
+    const fields = Object.keys(values);
+    const result = new Map<string, ChangeClass>();
+    if (fields.length === 0) return result;
     const db = tx.db<SyncDb>();
-    const written = await db
+    const rows = await db
       .selectFrom('sync_written')
-      .select(['value', 'causation_depth'])
+      .select(['field', 'value', 'causation_depth'])
       .where('tenant_id', '=', tenantId)
       .where('system', '=', system)
       .where('entity_key', '=', entityKey)
-      .where('field', '=', field)
-      .executeTakeFirst();
-    if (written === undefined) return { kind: 'genuine', causationDepth: 0 };
-    if (written.value === this.normalize(field, value)) {
-      tx.afterCommit(() =>
-        this.#events?.emit('sync:echo-suppressed', { tenantId, system, entityKey, field }),
-      );
-      return { kind: 'echo' };
-    }
-    await db
-      .deleteFrom('sync_written')
-      .where('tenant_id', '=', tenantId)
-      .where('system', '=', system)
-      .where('entity_key', '=', entityKey)
-      .where('field', '=', field)
+      .where('field', 'in', fields)
       .execute();
-    return { kind: 'genuine', causationDepth: written.causation_depth + 1 };
+    const written = new Map(rows.map((r) => [r.field, r]));
+    const replaced: string[] = [];
+    for (const field of fields) {
+      const w = written.get(field);
+      if (w === undefined) result.set(field, { kind: 'genuine', causationDepth: 0 });
+      else if (w.value === this.normalize(field, values[field])) result.set(field, { kind: 'echo' });
+      else {
+        replaced.push(field);
+        result.set(field, { kind: 'genuine', causationDepth: Number(w.causation_depth) + 1 });
+      }
+    }
+    if (replaced.length > 0) {
+      await db
+        .deleteFrom('sync_written')
+        .where('tenant_id', '=', tenantId)
+        .where('system', '=', system)
+        .where('entity_key', '=', entityKey)
+        .where('field', 'in', replaced)
+        .execute();
+    }
+    const echoes = fields.filter((f) => result.get(f)!.kind === 'echo');
+    if (echoes.length > 0) {
+      tx.afterCommit(() => {
+        for (const field of echoes)
+          this.#events?.emit('sync:echo-suppressed', { tenantId, system, entityKey, field });
+      });
+    }
+    return result;
   }
 
   /** True when `depth` is beyond the cap; then a dead letter is written in `tx`. */

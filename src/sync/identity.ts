@@ -45,7 +45,7 @@ export async function resolveIdentity(
   const db = tx.db<SyncDb>();
   const found = await findCanonicalId(db, tenantId, kind, ref);
   if (found !== undefined) return found;
-  await db
+  const inserted = await db
     .insertInto('sync_identities')
     .values({
       tenant_id: tenantId,
@@ -56,10 +56,10 @@ export async function resolveIdentity(
       created_at: new Date().toISOString(),
     })
     .onConflict((oc) => oc.doNothing())
-    .execute();
-  // Read back: a concurrent transaction (PostgreSQL) may have won the insert; its id is the one.
-  const id = await findCanonicalId(db, tenantId, kind, ref);
-  return id!;
+    .returning('canonical_id')
+    .executeTakeFirst();
+  // No row: a concurrent transaction (PostgreSQL) won the insert; its id is the one.
+  return inserted?.canonical_id ?? (await findCanonicalId(db, tenantId, kind, ref))!;
 }
 
 /**
