@@ -10,6 +10,8 @@ export type {
 } from './workflow-definition.ts';
 export { createSaga, runSaga } from './saga.ts';
 export { RateBudgets } from './rate-budgets.ts';
+export { SingletonLocks } from './singleton-locks.ts';
+export type { SingletonLease, SingletonLocksOptions } from './singleton-locks.ts';
 export type { BudgetOptions, BudgetPermit } from './rate-budgets.ts';
 export type { Saga, SagaStepOptions } from './saga.ts';
 export { DEFAULT_RETRY_POLICY, resolveRetryPolicy, retryDelayMs } from './retry-policy.ts';
