@@ -67,7 +67,7 @@ async function runOn(config: StoreConfig): Promise<Result> {
   // Append time of each event, by the `line` number carried in its data; the handler measures from it.
   const startedAt = new Map<number, number>();
   let handled = 0;
-  let latencies: number[] | undefined;
+  let latencies: number[] | undefined = undefined;
   await dispatcher.subscribe(
     'bench',
     (e) => {

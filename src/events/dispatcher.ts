@@ -102,7 +102,7 @@ interface ParkedEntry {
   dirty: boolean;
 }
 
-/** The step's commit was fenced off: lease lost, or an operator action changed the consumer meanwhile. */
+/** The step's commit was fenced off: another process owns the consumer now. */
 class LeaseLostError extends Error {}
 
 /** Entity states kept in memory per consumer before the cache starts over. */
@@ -255,17 +255,19 @@ export class ConsumerRunner {
         if (more) this.#again = true;
       } catch (error) {
         this.#invalidate();
+        if (error instanceof LeaseLostError) {
+          // Lost the lease: the step's writes were dropped; try again (and find out whether the
+          // lease can be taken back).
+          this.#offered = [...this.#taken, ...this.#offered];
+          this.#taken = [];
+          this.#leaseUntil = 0;
+          this.#again = true;
+          continue;
+        }
         for (const o of this.#taken) o.done(error instanceof Error ? error : new Error(errorText(error)));
         this.#taken = [];
-        if (error instanceof LeaseLostError) {
-          // Lost the lease, or an operator changed the consumer mid-step: try again on fresh state
-          // (a lost lease is then noticed when it cannot be taken back).
-          this.#leaseUntil = 0;
-          this.wakeAt(Date.now() + 10);
-        } else {
-          this.dispatcher.logger.error({ err: error, consumer: this.name }, 'event consumer step failed');
-          this.wakeAt(Date.now() + 1000);
-        }
+        this.dispatcher.logger.error({ err: error, consumer: this.name }, 'event consumer step failed');
+        this.wakeAt(Date.now() + 1000);
         return;
       }
     } while (this.#again && !this.#closed);
@@ -331,7 +333,7 @@ export class ConsumerRunner {
       .selectFrom('ev_parked')
       .selectAll()
       .where('consumer', '=', this.name)
-      .where('reason', '=', 'retry')
+      .where('reason', 'in', ['retry', 'skip'])
       .where('next_attempt_at', '<=', now)
       .orderBy('position')
       .limit(this.batchSize)
@@ -365,8 +367,10 @@ export class ConsumerRunner {
     for (const r of due) {
       if (step.halted !== undefined) break;
       const entry = step.parked.get(`${r.generation}\u0000${r.event_id}`);
-      if (entry === undefined || entry.gone || entry.row.reason !== 'retry') continue;
-      await this.#consider(step, entry.event, entry.row.generation, entry, null);
+      if (entry === undefined || entry.gone) continue;
+      if (entry.row.reason === 'skip') await this.#applySkip(step, entry);
+      else if (entry.row.reason === 'retry')
+        await this.#consider(step, entry.event, entry.row.generation, entry, null);
     }
     for (const e of offered) {
       if (step.halted !== undefined) break;
@@ -699,6 +703,22 @@ export class ConsumerRunner {
     state.dirty = true;
   }
 
+  /**
+   * An operator skipped a dead-lettered event: count it as applied without delivering it, and
+   * release the entity's next events. Done here, by the consumer's owner, so that the entity's
+   * state has a single writer.
+   */
+  async #applySkip(step: Step, entry: ParkedEntry): Promise<void> {
+    const generation = entry.row.generation;
+    const seq = Number(entry.row.entity_seq);
+    const state = await this.#state(step, generation, entry.event.entity, seq);
+    entry.gone = true;
+    if (seq > state.last) state.last = seq;
+    if (state.blocked !== null && state.blocked <= seq) state.blocked = null;
+    state.dirty = true;
+    await this.#drain(step, entry.event.entity, generation, null);
+  }
+
   /** Applies parked events of an entity that are now next in line. */
   async #drain(
     step: Step,
@@ -712,6 +732,7 @@ export class ConsumerRunner {
           !p.gone &&
           p.row.generation === generation &&
           p.row.reason !== 'retry' &&
+          p.row.reason !== 'skip' &&
           p.row.tenant_id === key.tenantId &&
           p.row.entity_kind === key.kind &&
           p.row.entity_id === key.id,
@@ -763,7 +784,8 @@ export class ConsumerRunner {
       });
     const gone = [...step.parked.values()].filter((p) => p.gone && p.row.attempts >= 0);
     const upserts = [...step.parked.values()].filter((p) => !p.gone && p.dirty);
-    await d.store.transaction(async (tx: EventTx) => {
+    // Through the group commit: the step shares a commit (and its sync) with concurrent appends.
+    await d.store.durable(async (tx: EventTx) => {
       const db = tx.db<EventsDb>();
       // Only what this step owns is written: an operator may pause, resume or start a replay while
       // the step runs, and those columns must survive its commit.
@@ -778,9 +800,6 @@ export class ConsumerRunner {
         })
         .where('name', '=', name)
         .where('owner', '=', d.owner)
-        // An operator action during the step (redrive, skip, replay) may have changed what the step
-        // read: its writes are dropped and the step runs again on fresh state.
-        .where('admin_version', '=', step.row.admin_version)
         .executeTakeFirst();
       if (Number(fenced.numUpdatedRows) !== 1) throw new LeaseLostError(name);
       if (replayPosition !== null) {

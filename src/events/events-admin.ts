@@ -1,7 +1,6 @@
 // Operator actions on the event log: list consumers with their lag, replay one consumer, pause and
 // resume, and work the dead-letter list (show, redrive, skip). Used by the admin HTTP routes and by
 // the CLI when no server runs. Every action is tenant-scoped when the caller's tenants are given.
-import { sql } from 'kysely';
 import type { LoggedEvent } from './envelope.ts';
 import {
   DeadLetterNotFoundError,
@@ -282,7 +281,7 @@ export class EventsAdmin {
         .where('status', '=', 'open')
         .executeTakeFirst();
       if (Number(claimed.numUpdatedRows) !== 1) throw new DeadLetterResolvedError(id, 'resolved');
-      // Tells the process owning the consumer to reread the states and held events changed here.
+      // Tells the process owning the consumer to reread its held events.
       await db
         .updateTable('ev_consumers')
         .set((eb) => ({ admin_version: eb('admin_version', '+', 1) }))
@@ -316,7 +315,10 @@ export class EventsAdmin {
     return this.deadLetter(id, scope);
   }
 
-  /** Gives up on a dead-lettered event: its entity's later events are released in order. */
+  /**
+   * Gives up on a dead-lettered event: its entity's later events are released in order. The
+   * consumer's owner applies the skip at its next step (it is the only writer of entity states).
+   */
   async skip(id: string, scope: TenantScope, by: string): Promise<DeadLetter> {
     const dl = await this.deadLetter(id, scope);
     if (dl.status !== 'open') throw new DeadLetterResolvedError(id, dl.status);
@@ -330,45 +332,34 @@ export class EventsAdmin {
         .where('status', '=', 'open')
         .executeTakeFirst();
       if (Number(claimed.numUpdatedRows) !== 1) throw new DeadLetterResolvedError(id, 'resolved');
-      // Tells the process owning the consumer to reread the states and held events changed here.
       await db
         .updateTable('ev_consumers')
         .set((eb) => ({ admin_version: eb('admin_version', '+', 1) }))
         .where('name', '=', dl.consumer)
         .execute();
       await db
-        .updateTable('ev_consumer_entities')
-        .set({
-          last_seq: sql`case when last_seq < ${dl.entitySeq} then ${dl.entitySeq} else last_seq end`,
-          blocked_seq: null,
+        .insertInto('ev_parked')
+        .values({
+          consumer: dl.consumer,
+          generation: dl.generation,
+          event_id: dl.eventId,
+          position: dl.position,
+          tenant_id: dl.tenantId,
+          entity_kind: dl.entity.kind,
+          entity_id: dl.entity.id,
+          entity_seq: dl.entitySeq,
+          reason: 'skip',
+          attempts: 0,
+          next_attempt_at: now,
+          history: JSON.stringify(dl.history),
+          event: JSON.stringify(dl.event),
         })
-        .where('consumer', '=', dl.consumer)
-        .where('generation', '=', dl.generation)
-        .where('tenant_id', '=', dl.tenantId)
-        .where('entity_kind', '=', dl.entity.kind)
-        .where('entity_id', '=', dl.entity.id)
+        .onConflict((oc) =>
+          oc
+            .columns(['consumer', 'generation', 'event_id'])
+            .doUpdateSet({ reason: 'skip', next_attempt_at: now }),
+        )
         .execute();
-      // The entity's next held event is looked at on the consumer's next step.
-      const next = await db
-        .selectFrom('ev_parked')
-        .select(['event_id'])
-        .where('consumer', '=', dl.consumer)
-        .where('generation', '=', dl.generation)
-        .where('tenant_id', '=', dl.tenantId)
-        .where('entity_kind', '=', dl.entity.kind)
-        .where('entity_id', '=', dl.entity.id)
-        .orderBy('entity_seq')
-        .limit(1)
-        .executeTakeFirst();
-      if (next !== undefined) {
-        await db
-          .updateTable('ev_parked')
-          .set({ reason: 'retry', next_attempt_at: now })
-          .where('consumer', '=', dl.consumer)
-          .where('generation', '=', dl.generation)
-          .where('event_id', '=', next.event_id)
-          .execute();
-      }
     });
     this.wake(dl.consumer);
     return this.deadLetter(id, scope);
