@@ -7,6 +7,7 @@ import { AsyncResource } from 'node:async_hooks';
 import { performance } from 'node:perf_hooks';
 import { CompiledQuery, Kysely } from 'kysely';
 import { Counter, Histogram } from 'prom-client';
+import { ServiceUnavailableError } from '../errors/index.ts';
 import { silentLogger, type Logger, type MetricsRegistry } from '../telemetry/index.ts';
 import {
   MigrationFailedError,
@@ -836,11 +837,16 @@ export async function openStore(config: StoreConfig, deps: StoreDeps = {}): Prom
     const options = config.postgres;
     const logger = deps.logger ?? silentLogger();
     const pool = createPgPool(options, (error) =>
-      logger.warn({ err: error }, 'idle PostgreSQL connection failed; the pool will open a new one'),
+      logger.warn({ err: error }, 'PostgreSQL connection failed; the pool will open a new one'),
     );
     const kysely = new Kysely({ dialect: new PostgresStoreDialect(pool, beforeAcquire) });
-    // Fail at open, not at first use, when the server is unreachable.
-    await kysely.executeQuery(CompiledQuery.raw('select 1', []));
+    // Fail at open, not at first use, when the server is unreachable (and leave no pool behind).
+    try {
+      await kysely.executeQuery(CompiledQuery.raw('select 1', []));
+    } catch (error) {
+      await kysely.destroy().catch(() => undefined);
+      throw new ServiceUnavailableError('PostgreSQL is unreachable', { cause: error });
+    }
     backend = new PostgresBackend(kysely, Math.max(1, options.committers ?? 8));
   }
   const store = new StoreImpl(backend, config, deps);

@@ -17,6 +17,13 @@ const migrations: Migration[] = [
 ];
 
 describe.skipIf(!pgAvailable)('store on postgres when connections are killed', () => {
+  it('refuses to open on an unreachable server with SERVICE_UNAVAILABLE', async () => {
+    // Port 1 on loopback: nothing listens there, the connection is refused at once.
+    await expect(
+      openStore({ dialect: 'postgres', postgres: { url: 'postgres://postgres@127.0.0.1:1/none' } }),
+    ).rejects.toMatchObject({ code: 'SERVICE_UNAVAILABLE', retryable: true });
+  });
+
   it('fails in-flight durable writes with STORE_COMMIT_FAILED at worst, then recovers', async () => {
     const db = await freshPgDatabase('cd_loss');
     const store = await openStore({
