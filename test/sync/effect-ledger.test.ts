@@ -72,6 +72,8 @@ describe('effect ledger crash points (SQLite, child process, comment desk over H
         fs.rmSync(dir, { recursive: true, force: true });
       }
     },
+    // Two child processes each load TypeScript through tsx; generous under a loaded CI machine.
+    120_000,
   );
 
   it.each(['before-remote-write', 'after-remote-write-before-ledger', 'after-effect-before-desired-ack'])(
@@ -92,6 +94,7 @@ describe('effect ledger crash points (SQLite, child process, comment desk over H
         fs.rmSync(dir, { recursive: true, force: true });
       }
     },
+    120_000,
   );
 });
 
