@@ -24,6 +24,8 @@ export type {
   CaseKind,
 } from './traffic.ts';
 export { FaultInjector, validateFaults } from './faults.ts';
+export { FAULT_PRESETS } from './fault-presets.ts';
+export type { FaultPreset } from './fault-presets.ts';
 export type {
   FaultConfig,
   FaultStats,

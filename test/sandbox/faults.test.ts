@@ -1,7 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterEach, describe, expect, it } from 'vitest';
 import { startErp, type SandboxErp } from '../../src/sandbox/erp/erp-server.ts';
-import { FaultInjector } from '../../src/sandbox/faults.ts';
+import { FAULT_PRESETS } from '../../src/sandbox/fault-presets.ts';
+import { FaultInjector, validateFaults } from '../../src/sandbox/faults.ts';
 import { SandboxFaultsInvalidError } from '../../src/sandbox/errors.ts';
 import { call } from './http-call.ts';
 
@@ -130,6 +131,11 @@ describe('sandbox fault injection', () => {
     erp.faults.set({ failNext: { count: 1, mode: 503 } });
     expect((await call(`${erp.url}/api/v1/items`, { headers: KEY })).status).toBe(503);
     expect((await call(`${erp.url}/api/v1/items`, { headers: KEY })).status).toBe(200);
+  });
+
+  it('ships presets that pass validation', () => {
+    for (const preset of Object.values(FAULT_PRESETS)) expect(() => validateFaults(preset)).not.toThrow();
+    expect(new FaultInjector(FAULT_PRESETS.hostile).describe().down).toBe(false);
   });
 
   it('injects the same faults for the same seed', () => {
