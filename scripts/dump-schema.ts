@@ -40,6 +40,12 @@ export async function collectMigrations(): Promise<Migration[]> {
       >;
       for (const name of names) all.push(...(mod[name] as Migration[]));
     }
+    // A list declared in the index itself (`export const xMigrations = [...]`).
+    const declared = [...text.matchAll(/export\s+const\s+(\w+Migrations)\b/g)].map((m) => m[1]!);
+    if (declared.length > 0) {
+      const mod = (await import(pathToFileURL(index).href)) as Record<string, unknown>;
+      for (const name of declared) all.push(...(mod[name] as Migration[]));
+    }
   }
   return all;
 }
