@@ -11,6 +11,8 @@ import {
   compileJsonataMapping,
   correlationGraph,
   findCanonicalId,
+  findExternalId,
+  registerIdentity,
   normalizeSourceTime,
   type CapturedChange,
   type RecordMapper,
@@ -277,6 +279,24 @@ describe.each(dialects)('capture on $dialect', ({ open }) => {
     expect(
       await findCanonicalId(opened.store.db(), freshTenant(), 'order', { system: 'erp', externalId: 'SO1' }),
     ).toBeUndefined();
+  });
+
+  it("registers another system's id for an entity, and never moves an identity", async () => {
+    const tenant = freshTenant();
+    const { capture, changes } = engine();
+    await capture.ingest(tenant, 'erp', [
+      rec('SH1', '2026-11-27T10:00:01.000Z', { state: 'packed', order: 'SO1' }),
+    ]);
+    const shipment = changes[0]!.entity;
+    const other = { kind: 'shipment', id: 'shp_00000000000000000000000000' };
+    const [first, again, moved] = await opened.store.durable(async (tx) => [
+      await registerIdentity(tx, tenant, shipment, { system: 'carrier', externalId: '1Z999' }),
+      await registerIdentity(tx, tenant, shipment, { system: 'carrier', externalId: '1Z999' }),
+      await registerIdentity(tx, tenant, other, { system: 'carrier', externalId: '1Z999' }),
+    ]);
+    expect([first, again, moved]).toEqual([true, true, false]);
+    expect(await findExternalId(opened.store.db(), tenant, shipment, 'carrier')).toBe('1Z999');
+    expect(await findExternalId(opened.store.db(), tenant, shipment, 'erp')).toBe('SH1');
   });
 
   it('maps custom fields with JSONata, records the mapping version, and re-maps stored payloads', async () => {

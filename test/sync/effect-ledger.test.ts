@@ -201,6 +201,20 @@ describe.each(dialects)('effect ledger on $dialect', ({ open }) => {
     expect(await desk.comments(`${tenant}-f`)).toHaveLength(1);
   });
 
+  it('keeps the same business key of two tenants apart', async () => {
+    const [a, b] = [freshTenant(), freshTenant()];
+    const ledger = new EffectLedger({ store: opened.store });
+    const connector = commentDeskConnector(desk.url);
+    const request = { type: 'case.comment', args: { ticket: `${a}-g`, text: 'milestone k\n' } };
+    expect(await ledger.perform(a, 'comment-desk', connector, 'k', request)).toMatchObject({ sent: true });
+    expect(await ledger.perform(b, 'comment-desk', connector, 'k', request)).toMatchObject({ sent: true });
+    expect(effectIdempotencyKey(a, 'comment-desk', 'k')).not.toBe(
+      effectIdempotencyKey(b, 'comment-desk', 'k'),
+    );
+    expect((await ledger.list(b)).map((e) => e.tenantId)).toEqual([b]);
+    expect(await desk.comments(`${a}-g`)).toHaveLength(2);
+  });
+
   it('rejects a business key reused for another command type', async () => {
     const tenant = freshTenant();
     const ledger = new EffectLedger({ store: opened.store });
