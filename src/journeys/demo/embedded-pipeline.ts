@@ -32,6 +32,11 @@ export interface EmbeddedPipelineOptions {
   /** Cases written at once (default 8). */
   readonly concurrency?: number;
   readonly retry?: RetryOptions;
+  /**
+   * Start poll loops and the sweep (default true). When false, capture happens only on webhooks and
+   * `journey.pollOnce()`, and writes when asked (`journey.idle()`): tests use it to hold a burst.
+   */
+  readonly start?: boolean;
   readonly logger?: Logger;
   readonly metrics?: MetricsRegistry;
 }
@@ -124,7 +129,7 @@ export async function startEmbeddedPipeline(options: EmbeddedPipelineOptions): P
       }).id,
     });
   }
-  journey.start();
+  if (options.start !== false) journey.start();
 
   const ownStore = options.store === undefined;
   return {

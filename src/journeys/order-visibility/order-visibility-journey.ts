@@ -67,6 +67,11 @@ export interface OrderVisibilityOptions {
   readonly pollIntervalMs?: number;
   /** Cases written to at once (default 8; the helpdesk connector's rate budget still applies). */
   readonly concurrency?: number;
+  /**
+   * How long a case waits after its first unwritten change before it is written, in ms, so changes
+   * arriving together (a burst, one poll of several streams) make one write (default 200).
+   */
+  readonly coalesceMs?: number;
   /** How often due retries and work left by a previous process are picked up, in ms (default 1000). */
   readonly sweepIntervalMs?: number;
   readonly retry?: RetryOptions;
@@ -120,7 +125,10 @@ export class OrderVisibilityJourney {
   readonly #maxAttempts: number;
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
+  readonly #coalesceMs: number;
   readonly #queue = new Set<string>();
+  /** Cases waiting out their coalescing window. */
+  readonly #debounce = new Map<string, ReturnType<typeof setTimeout>>();
   readonly #inFlight = new Set<string>();
   readonly #running = new Set<Promise<void>>();
   /** Source time (ms) of each webhook-delivered version, for latency: `${stream}:${id}:${version}`. */
@@ -144,12 +152,15 @@ export class OrderVisibilityJourney {
       }
     | undefined;
   #abort: AbortController | undefined;
+  /** Set by stop(): no new writes start. Before start(), writes run when asked (pollOnce, idle). */
+  #stopped = false;
   #loops: Promise<void>[] = [];
 
   constructor(options: OrderVisibilityOptions) {
     this.#o = options;
     this.#log = options.logger ?? silentLogger();
     this.#concurrency = options.concurrency ?? 8;
+    this.#coalesceMs = options.coalesceMs ?? 200;
     this.#maxAttempts = options.retry?.maxAttempts ?? 8;
     this.#baseDelayMs = options.retry?.baseDelayMs ?? 500;
     this.#maxDelayMs = options.retry?.maxDelayMs ?? 30_000;
@@ -202,6 +213,7 @@ export class OrderVisibilityJourney {
   /** Starts the poll loops and the sweep; webhooks go through `handleWebhook`. */
   start(): void {
     if (this.#abort !== undefined) return;
+    this.#stopped = false;
     const abort = new AbortController();
     this.#abort = abort;
     const { erp, helpdesk } = this.#o.systems;
@@ -214,11 +226,14 @@ export class OrderVisibilityJourney {
 
   /** Stops polling and sweeping and waits for writes in flight to finish. */
   async stop(): Promise<void> {
+    this.#stopped = true;
     this.#abort?.abort();
     this.#abort = undefined;
     await Promise.allSettled(this.#loops);
     this.#loops = [];
     this.#queue.clear();
+    for (const timer of this.#debounce.values()) clearTimeout(timer);
+    this.#debounce.clear();
     await Promise.allSettled([...this.#running]);
   }
 
@@ -255,7 +270,7 @@ export class OrderVisibilityJourney {
 
   /** Queues every case with due work (unwritten fields, pending milestones) and returns how many. */
   async sweep(): Promise<number> {
-    const cases = await this.#dueCases();
+    const cases = (await this.#dueCases()).filter((c) => !this.#debounce.has(c));
     for (const c of cases) this.#kick(c);
     return cases.length;
   }
@@ -264,8 +279,11 @@ export class OrderVisibilityJourney {
   async idle(timeoutMs = 60_000): Promise<boolean> {
     const until = Date.now() + timeoutMs;
     for (;;) {
-      const due = await this.#dueCases();
-      if (due.length === 0 && this.#queue.size === 0 && this.#inFlight.size === 0) return true;
+      // Waiting includes writes whose retry is not due yet: idle means nothing left to write.
+      const waiting = await this.#dueCases(true);
+      const due = (await this.#dueCases()).filter((c) => !this.#debounce.has(c));
+      const busy = this.#queue.size + this.#inFlight.size + this.#debounce.size;
+      if (waiting.length === 0 && busy === 0) return true;
       if (Date.now() > until) return false;
       for (const c of due) this.#kick(c);
       await sleep(50);
@@ -475,7 +493,7 @@ export class OrderVisibilityJourney {
     tx.afterCommit(() => {
       const since = this.#pendingSince.get(caseId);
       if (since === undefined || sourceMs < since) this.#pendingSince.set(caseId, sourceMs);
-      this.#kick(caseId);
+      this.#kickLater(caseId);
     });
   }
 
@@ -493,13 +511,23 @@ export class OrderVisibilityJourney {
   // ------------------------------------------------------------------------------------------------
   // Propagation side: one worker per case at a time, at most `concurrency` cases at once.
 
+  #kickLater(caseId: string): void {
+    if (this.#coalesceMs <= 0) return this.#kick(caseId);
+    if (this.#stopped || this.#debounce.has(caseId)) return;
+    const timer = setTimeout(() => {
+      this.#debounce.delete(caseId);
+      this.#kick(caseId);
+    }, this.#coalesceMs);
+    this.#debounce.set(caseId, timer);
+  }
+
   #kick(caseId: string): void {
     this.#queue.add(caseId);
     this.#pump();
   }
 
   #pump(): void {
-    if (this.#abort === undefined) return;
+    if (this.#stopped) return;
     for (const caseId of this.#queue) {
       if (this.#inFlight.size >= this.#concurrency) return;
       if (this.#inFlight.has(caseId)) continue;
@@ -712,9 +740,11 @@ export class OrderVisibilityJourney {
     return Math.min(this.#maxDelayMs, this.#baseDelayMs * 2 ** Math.max(0, attempts - 1));
   }
 
-  async #dueCases(): Promise<string[]> {
+  /** Cases with writes due now, or with any unfinished write (`includeLater`: retries not due yet). */
+  async #dueCases(includeLater = false): Promise<string[]> {
     const tenant = this.#o.tenantId;
-    const nowIso = new Date().toISOString();
+    // Far in the future: every retry time is before it.
+    const nowIso = includeLater ? '9999' : new Date().toISOString();
     const db = this.#o.store.db<Db>();
     const fields = await db
       .selectFrom('jrn_case_links as l')
