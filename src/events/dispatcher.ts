@@ -162,6 +162,8 @@ export class ConsumerRunner {
   #taken: { events: readonly LoggedEvent[]; done: (error?: Error) => void }[] = [];
   /** Committed entity states of this consumer, valid while this process owns it. */
   readonly #cache = new Map<string, { last: number; blocked: number | null }>();
+  /** Entities with a stored state, for log consumers (undefined: not read yet). */
+  #storedKeys: Set<string> | undefined;
   /** Entities with held events (undefined: not read yet). */
   #parkedKeys: Set<string> | undefined;
   #adminVersion: number | undefined;
@@ -275,6 +277,7 @@ export class ConsumerRunner {
 
   #invalidate(): void {
     this.#cache.clear();
+    this.#storedKeys = undefined;
     this.#parkedKeys = undefined;
   }
 
@@ -420,12 +423,25 @@ export class ConsumerRunner {
     const unique = new Map<string, { generation: number; key: EntityKey }>();
     for (const w of wanted) unique.set(stateKey(w.generation, w.key), w);
     const misses = new Map<string, { generation: number; tenantId: string; kind: string; ids: string[] }>();
+    if (this.options.source !== 'external' && this.#storedKeys === undefined) {
+      const rows = await db
+        .selectFrom('ev_consumer_entities')
+        .select(['generation', 'tenant_id', 'entity_kind', 'entity_id'])
+        .where('consumer', '=', this.name)
+        .execute();
+      this.#storedKeys = new Set(
+        rows.map((r) =>
+          stateKey(r.generation, { tenantId: r.tenant_id, kind: r.entity_kind, id: r.entity_id }),
+        ),
+      );
+    }
     for (const [k, w] of unique) {
       const cached = this.#cache.get(k);
       if (cached !== undefined) {
         step.states.set(k, { last: cached.last, blocked: cached.blocked, dirty: false, loaded: true });
         continue;
       }
+      if (this.#storedKeys !== undefined && !this.#storedKeys.has(k)) continue;
       const group = `${w.generation}\u0000${w.key.tenantId}\u0000${w.key.kind}`;
       let entry = misses.get(group);
       if (entry === undefined) {
@@ -503,31 +519,11 @@ export class ConsumerRunner {
     const k = stateKey(generation, key);
     let state = step.states.get(k);
     if (state !== undefined) return state;
-    let last = 0;
-    if (generation === 0 && this.options.source === 'external') {
-      last = 0;
-    } else if (generation === 0) {
-      // First event of this entity this consumer sees. Its predecessor, if any, is applied only if it
-      // lies before where the consumer started (or was removed by retention, which removes only what
-      // every consumer has read); otherwise it is still to come, and the gap is held.
-      if (seq > 1) {
-        const start = Number(step.row.start_position);
-        const first = await this.dispatcher.store
-          .db<EventsDb>()
-          .selectFrom('ev_events')
-          .select((eb) => eb.fn.min('entity_seq').as('min'))
-          .where('tenant_id', '=', key.tenantId)
-          .where('entity_kind', '=', key.kind)
-          .where('entity_id', '=', key.id)
-          .where((eb) => eb.or([eb('position', 'is', null), eb('position', '>', start)]))
-          .executeTakeFirst();
-        last = Math.min(seq, Number(first?.min ?? seq)) - 1;
-      }
-    } else {
-      // A replay re-delivers in log order from its start; the first event it meets for an entity is
-      // where that entity starts.
-      last = seq - 1;
-    }
+    // An external source may deliver anything in any order: every entity starts at sequence 1. The
+    // log is in entity order already (one writer per entity sequence; positions follow it) and the
+    // committed position rules out re-reads, so an entity without a stored state simply continues
+    // with the event at hand; states are stored only for entities held back by a failure.
+    const last = generation === 0 && this.options.source === 'external' ? 0 : seq - 1;
     state = { last, blocked: null, dirty: true, loaded: false };
     step.states.set(k, state);
     return state;
@@ -768,8 +764,9 @@ export class ConsumerRunner {
         d.logger.error({ consumer: name, failures, error: step.haltError }, 'event consumer paused');
       }
     }
+    const external = this.options.source === 'external';
     const entityRows = [...step.states.entries()]
-      .filter(([, s]) => s.dirty)
+      .filter(([, s]) => s.dirty && (external || s.loaded || s.blocked !== null))
       .map(([k, s]) => {
         const [generation, tenantId, kind, id] = k.split('\u0000') as [string, string, string, string];
         return {
