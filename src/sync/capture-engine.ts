@@ -12,7 +12,8 @@ import type { Connector, Cursor, JsonValue, SourceRecord } from '../connectors/i
 import type { Store, StoreTx } from '../store/index.ts';
 import { silentLogger, type Logger, type MetricsRegistry } from '../telemetry/index.ts';
 import type { EchoMemory } from './echo-memory.ts';
-import { SyncMapperMissingError, SyncMappingFailedError } from './errors.ts';
+import { SyncMapperMissingError, SyncMappingFailedError, SyncRecordCollisionError } from './errors.ts';
+import { writeDeadLetter } from './echo-memory.ts';
 import type { FieldOwnership, OwnershipViolation } from './field-ownership.ts';
 import { linkEntities, resolveIdentity, type EntityRef } from './identity.ts';
 import type { MappedRecord, RecordMapper } from './mapping.ts';
@@ -93,6 +94,8 @@ export interface IngestResult {
   readonly duplicates: number;
   readonly stale: number;
   readonly failed: number;
+  /** Versions with the update time of a captured one but other content: not applied, dead-lettered. */
+  readonly collisions: number;
   readonly changes: readonly CapturedChange[];
 }
 
@@ -117,7 +120,7 @@ type Prepared = {
   readonly mappingVersion: string | null;
 } & ({ readonly mapped: MappedRecord } | { readonly error: SyncMappingFailedError });
 
-type Outcome = 'applied' | 'duplicate' | 'stale' | 'failed';
+type Outcome = 'applied' | 'duplicate' | 'stale' | 'failed' | 'collision';
 
 export class CaptureEngine {
   readonly #store: Store;
@@ -142,7 +145,7 @@ export class CaptureEngine {
         ? undefined
         : new Counter({
             name: 'crossdock_sync_records_total',
-            help: 'Source records captured, by outcome (applied, duplicate, stale, failed)',
+            help: 'Source records captured, by outcome (applied, duplicate, stale, failed, collision)',
             labelNames: ['system', 'stream', 'outcome'],
             registers: [options.metrics],
           });
@@ -185,7 +188,7 @@ export class CaptureEngine {
               : 0,
     );
     return this.#store.durable(async (tx) => {
-      const counts = { applied: 0, duplicates: 0, stale: 0, failed: 0 };
+      const counts = { applied: 0, duplicates: 0, stale: 0, failed: 0, collisions: 0 };
       const changes: CapturedChange[] = [];
       const outcomes: [Prepared, Outcome][] = [];
       for (const p of prepared) {
@@ -194,6 +197,7 @@ export class CaptureEngine {
         if (outcome === 'applied') counts.applied++;
         else if (outcome === 'duplicate') counts.duplicates++;
         else if (outcome === 'stale') counts.stale++;
+        else if (outcome === 'collision') counts.collisions++;
         else counts.failed++;
         if (change !== undefined) changes.push(change);
       }
@@ -219,7 +223,7 @@ export class CaptureEngine {
   ): Promise<PollResult> {
     const maxPages = options.maxPages ?? 100;
     let cursor = await this.loadCursor(tenantId, system, stream);
-    const totals = { applied: 0, duplicates: 0, stale: 0, failed: 0 };
+    const totals = { applied: 0, duplicates: 0, stale: 0, failed: 0, collisions: 0 };
     let pages = 0;
     let hasMore: boolean;
     do {
@@ -235,6 +239,7 @@ export class CaptureEngine {
       totals.duplicates += r.duplicates;
       totals.stale += r.stale;
       totals.failed += r.failed;
+      totals.collisions += r.collisions;
       cursor = page.cursor;
       hasMore = page.hasMore;
       pages++;
@@ -356,7 +361,37 @@ export class CaptureEngine {
       .onConflict((oc) => oc.doNothing())
       .returning('id')
       .executeTakeFirst();
-    if (inserted === undefined) return ['duplicate', undefined];
+    if (inserted === undefined) {
+      const stored = await db
+        .selectFrom('sync_raw_records')
+        .select('payload')
+        .where('tenant_id', '=', tenantId)
+        .where('system', '=', system)
+        .where('stream', '=', record.stream)
+        .where('external_id', '=', record.externalId)
+        .where('source_updated_at', '=', p.updatedAt)
+        .executeTakeFirst();
+      if (stored === undefined || stored.payload === p.payload) return ['duplicate', undefined];
+      // Same version key, other content: two changes inside the system's timestamp resolution. Which
+      // is newer cannot be known here, so nothing is applied and an operator sees both.
+      const error = new SyncRecordCollisionError(system, record.stream, record.externalId, p.updatedAt);
+      await writeDeadLetter(tx, tenantId, error.code, `${system}/${record.stream}/${record.externalId}`, {
+        updatedAt: p.updatedAt,
+        stored: JSON.parse(stored.payload) as JsonValue,
+        received: JSON.parse(p.payload) as JsonValue,
+      });
+      tx.afterCommit(() => {
+        this.#logger.warn({ err: error, tenantId }, 'sync record collision');
+        this.#events?.emit('sync:record-collision', {
+          tenantId,
+          system,
+          stream: record.stream,
+          externalId: record.externalId,
+          updatedAt: p.updatedAt,
+        });
+      });
+      return ['collision', undefined];
+    }
     if ('error' in p) return ['failed', undefined];
     if (stale) {
       tx.afterCommit(() =>

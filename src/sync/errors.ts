@@ -163,3 +163,26 @@ export class SyncEffectInFlightError extends CrossdockError {
     );
   }
 }
+
+export const SyncRecordCollisionDef = defineError({
+  code: 'SYNC_RECORD_COLLISION',
+  status: 409,
+  retryable: false,
+  title: 'Two different versions of a record carry the same update time',
+  description:
+    "A system delivered a record with the same id and update time as one captured before, but with different content: two changes within the system's timestamp resolution (Request Tracker stores whole seconds). Capture cannot tell which is newer, so the later one is not applied; it is kept as a sync dead letter with both payloads. The next change of the record, or a connector that makes update times unique (e.g. sub-second digits from a change counter), resolves it.",
+});
+export class SyncRecordCollisionError extends CrossdockError {
+  constructor(
+    readonly system: string,
+    readonly stream: string,
+    readonly externalId: string,
+    readonly updatedAt: string,
+  ) {
+    super(
+      SyncRecordCollisionDef,
+      `${system}/${stream} ${externalId}: different content at the same update time ${updatedAt}`,
+      { system, stream, externalId, updatedAt },
+    );
+  }
+}

@@ -76,6 +76,8 @@ export {
   SyncEffectConflictDef,
   SyncEffectInFlightError,
   SyncEffectInFlightDef,
+  SyncRecordCollisionError,
+  SyncRecordCollisionDef,
   SyncCausationDepthExceededError,
   SyncCausationDepthExceededDef,
 } from './errors.ts';

@@ -29,6 +29,14 @@ export interface SyncEventMap {
     updatedAt: string;
     appliedUpdatedAt: string;
   };
+  /** Same update time as a captured version, other content: not applied, dead-lettered. */
+  'sync:record-collision': {
+    tenantId: string;
+    system: string;
+    stream: string;
+    externalId: string;
+    updatedAt: string;
+  };
   'sync:mapping-failed': {
     tenantId: string;
     system: string;

@@ -12,6 +12,7 @@ import {
   correlationGraph,
   findCanonicalId,
   findExternalId,
+  listDeadLetters,
   registerIdentity,
   normalizeSourceTime,
   type CapturedChange,
@@ -122,6 +123,34 @@ describe.each(dialects)('capture on $dialect', ({ open }) => {
     ]);
     expect(duplicates).toEqual(['2026-11-27T10:00:02.000000Z', '2026-11-27T10:00:02.000000Z']);
     expect(stale).toEqual(['2026-11-27T10:00:01.000000Z < 2026-11-27T10:00:02.000000Z']);
+  });
+
+  it('dead-letters a version with the update time of a captured one but other content', async () => {
+    const tenant = freshTenant();
+    const events = new SyncEvents();
+    const collisions: string[] = [];
+    events.on('sync:record-collision', (e) => collisions.push(e.externalId));
+    const { capture, changes } = engine(undefined, events);
+    // Two changes inside one second of a system with whole-second timestamps (Request Tracker).
+    const first = rec('SH1', '2026-11-27T10:00:01Z', { state: 'packed', order: 'SO1' });
+    const second = rec('SH1', '2026-11-27T10:00:01Z', { state: 'in_transit', order: 'SO1' });
+    await capture.ingest(tenant, 'erp', [first]);
+    expect(await capture.ingest(tenant, 'erp', [second])).toMatchObject({
+      applied: 0,
+      duplicates: 0,
+      collisions: 1,
+    });
+    expect(await capture.ingest(tenant, 'erp', [first])).toMatchObject({ duplicates: 1, collisions: 0 });
+    expect(changes.map((c) => c.fields.state)).toEqual(['packed']);
+    expect(collisions).toEqual(['SH1']);
+    const letters = await listDeadLetters(opened.store.db(), tenant);
+    expect(letters.map((l) => [l.code, l.entityKey])).toEqual([
+      ['SYNC_RECORD_COLLISION', 'erp/shipment/SH1'],
+    ]);
+    expect(letters[0]!.detail).toMatchObject({
+      stored: { state: 'packed' },
+      received: { state: 'in_transit' },
+    });
   });
 
   it('applies two versions delivered in one batch oldest first', async () => {
