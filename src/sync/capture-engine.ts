@@ -375,10 +375,26 @@ export class CaptureEngine {
       // Same version key, other content: two changes inside the system's timestamp resolution. Which
       // is newer cannot be known here, so nothing is applied and an operator sees both.
       const error = new SyncRecordCollisionError(system, record.stream, record.externalId, p.updatedAt);
-      await writeDeadLetter(tx, tenantId, error.code, `${system}/${record.stream}/${record.externalId}`, {
+      const letterKey = `${system}/${record.stream}/${record.externalId}`;
+      // Overlapping polls re-read the colliding version each pass: record it once.
+      const open = await db
+        .selectFrom('sync_dead_letters')
+        .select('detail')
+        .where('tenant_id', '=', tenantId)
+        .where('code', '=', error.code)
+        .where('entity_key', '=', letterKey)
+        .where('resolved_at', 'is', null)
+        .execute();
+      const received = JSON.parse(p.payload) as JsonValue;
+      const seen = open.some((l) => {
+        const d = JSON.parse(l.detail) as { updatedAt?: string; received?: JsonValue };
+        return d.updatedAt === p.updatedAt && JSON.stringify(d.received) === JSON.stringify(received);
+      });
+      if (seen) return ['duplicate', undefined];
+      await writeDeadLetter(tx, tenantId, error.code, letterKey, {
         updatedAt: p.updatedAt,
         stored: JSON.parse(stored.payload) as JsonValue,
-        received: JSON.parse(p.payload) as JsonValue,
+        received,
       });
       tx.afterCommit(() => {
         this.#logger.warn({ err: error, tenantId }, 'sync record collision');

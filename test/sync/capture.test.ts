@@ -141,6 +141,8 @@ describe.each(dialects)('capture on $dialect', ({ open }) => {
       collisions: 1,
     });
     expect(await capture.ingest(tenant, 'erp', [first])).toMatchObject({ duplicates: 1, collisions: 0 });
+    // An overlapping poll reads the colliding version again: it is recorded once.
+    expect(await capture.ingest(tenant, 'erp', [second])).toMatchObject({ duplicates: 1, collisions: 0 });
     expect(changes.map((c) => c.fields.state)).toEqual(['packed']);
     expect(collisions).toEqual(['SH1']);
     const letters = await listDeadLetters(opened.store.db(), tenant);
