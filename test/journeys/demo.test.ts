@@ -4,6 +4,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Writable } from 'node:stream';
 import { Value } from '@sinclair/typebox/value';
 import { Command } from 'commander';
 import { parse as parseYaml } from 'yaml';
@@ -13,6 +14,7 @@ import {
   journeysMigrations,
   registerDemoCommand,
   runDemo,
+  startDemoPipeline,
   startJourneys,
   type JourneysConfig,
 } from '../../src/journeys/index.ts';
@@ -59,6 +61,32 @@ describe('demo runner', () => {
     registerDemoCommand(program);
     await expect(program.parseAsync(['demo', '--faults', 'maybe'], { from: 'user' })).rejects.toThrow();
   });
+});
+
+describe('start --demo pipeline', () => {
+  it('runs continuous traffic and prints a live summary line every interval until stopped', async () => {
+    const lines: string[] = [];
+    const status = new Writable({
+      write(chunk: Buffer, _enc, done) {
+        lines.push(chunk.toString());
+        done();
+      },
+    });
+    const demo = await startDemoPipeline({ ports: 0, ordersPerSecond: 4, status, statusIntervalMs: 100 });
+    try {
+      const until = Date.now() + 60_000;
+      while (demo.summary().casesUpdated === 0 || demo.summary().shipments === 0) {
+        if (Date.now() > until) throw new Error('no case updated');
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await demo.stop();
+    }
+    expect(lines.length).toBeGreaterThan(1);
+    expect(lines.at(-1)).toMatch(
+      /orders \d+ · shipments \d+ · cases updated \d+\/\d+ · lag [\d.]+s · failures \d+/,
+    );
+  }, 90_000);
 });
 
 describe('startJourneys from YAML configuration', () => {

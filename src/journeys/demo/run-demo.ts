@@ -60,15 +60,23 @@ export interface DemoResult {
 export const DEMO_FAULTS: Partial<Record<SandboxSystem | 'all', FaultConfig>> = {
   erp: {
     latency: { fixedMs: 5, jitterMs: 20 },
-    outages: [{ startInMs: 8000, durationMs: 5000, mode: '503' }],
+    outages: [
+      { startInMs: 8000, durationMs: 5000, mode: '503' },
+      { startInMs: 60_000, durationMs: 5000, mode: 'refuse' },
+    ],
     appliedButTimedOut: { rate: 0.02, mode: 'destroy', count: 20 },
     webhooks: { duplicateRate: 0.1, reorderRate: 0.1 },
   },
   helpdesk: {
-    rateLimitStorms: [
-      { startInMs: 5000, durationMs: 4000, rate: 0.8, retryAfterSeconds: 1 },
-      { startInMs: 20000, durationMs: 5000, rate: 0.8, retryAfterSeconds: 1 },
-    ],
+    // Storms recur through a long run: 5 s of mostly 429s, early on and then every 40 s or so.
+    rateLimitStorms: [5000, 20_000, 45_000, 85_000, 125_000, 165_000, 205_000, 245_000, 285_000].map(
+      (startInMs) => ({
+        startInMs,
+        durationMs: 5000,
+        rate: 0.8,
+        retryAfterSeconds: 1,
+      }),
+    ),
     appliedButTimedOut: { rate: 0.05, mode: 'destroy', count: 30 },
     webhooks: { duplicateRate: 0.1, reorderRate: 0.05 },
   },
