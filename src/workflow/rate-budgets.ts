@@ -103,8 +103,9 @@ export class RateBudgets {
     budget.inFlight++;
     try {
       signal?.throwIfAborted();
-      const wait = await this.#reserve(budget.options);
-      if (wait > 0) await sleep(wait, signal);
+      const slot = await this.#reserve(budget.options);
+      // Timers may fire a millisecond early against the wall clock: wait until the slot has come.
+      for (let wait = slot - this.#now(); wait > 0; wait = slot - this.#now()) await sleep(wait, signal);
     } catch (error) {
       this.#free(budget);
       throw error;
@@ -124,7 +125,7 @@ export class RateBudgets {
     budget.waiting.shift()?.();
   }
 
-  /** Reserves the next slot of the schedule; returns how long to wait for it, in ms. */
+  /** Reserves the next slot of the schedule; returns when it comes, in epoch ms. */
   async #reserve(o: Required<BudgetOptions>): Promise<number> {
     const interval = 1000 / o.ratePerSec;
     const now = this.#now();
@@ -139,7 +140,7 @@ export class RateBudgets {
         throw new WorkflowDefinitionInvalidError(`rate budget "${o.name}" has no row; call define() first`);
       return Number(row.tokens);
     });
-    return Math.max(0, Math.ceil(next - interval - this.#now()));
+    return Math.ceil(next - interval);
   }
 
   /** Stops every process from calling `name` for `ms` (a 429 or 503 with Retry-After). */

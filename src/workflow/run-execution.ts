@@ -415,8 +415,7 @@ export class RunExecution {
       attempts.push(marker);
     }
     const scheduled = attempts.at(-1)?.nextRetryAt;
-    if (scheduled != null && scheduled > firstStartedAt)
-      await sleep(scheduled - firstStartedAt, this.#abort.signal);
+    if (scheduled != null) await this.#sleepUntil(scheduled);
 
     for (;;) {
       this.#throwIfStopped();
@@ -525,7 +524,7 @@ export class RunExecution {
         delayMs: delay,
         error: { code, message },
       });
-      await sleep(delay, this.#abort.signal);
+      await this.#sleepUntil(attemptRecord.nextRetryAt!);
     }
   }
 
@@ -543,8 +542,14 @@ export class RunExecution {
       async () => this.#deps.now() + ms,
       RunExecution.#once,
     )) as number;
-    const remaining = wakeAt - this.#deps.now();
-    if (remaining > 0) await sleep(remaining, this.#abort.signal);
+    await this.#sleepUntil(wakeAt);
+  }
+
+  /** Sleeps until the clock reaches `deadline` (timers may fire a millisecond early); aborts with the run. */
+  async #sleepUntil(deadline: number): Promise<void> {
+    for (let wait = deadline - this.#deps.now(); wait > 0; wait = deadline - this.#deps.now()) {
+      await sleep(wait, this.#abort.signal);
+    }
   }
 
   async #waitForSignal(

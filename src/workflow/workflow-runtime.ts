@@ -290,25 +290,34 @@ export class WorkflowRuntime {
     const execution = this.#newExecution(definition, run, 1, 'fresh');
     // Registered before the insert so the recovery poll never claims a run this process is starting.
     this.#active.set(runId, execution);
+    const inserting = this.journal.insertRun({
+      runId,
+      tenantId,
+      workflowName: name,
+      workflowVersion: version,
+      status: 'running',
+      input: run.input,
+      businessKeys: run.businessKeys,
+      owner: this.executorId,
+      leaseExpiresAt: run.leaseExpiresAt,
+      now,
+    });
+    // A run id generated here cannot exist already, so the run may begin while its insert commits: its
+    // first step write joins the same batch (runs are written before steps) instead of waiting a commit.
+    // With a caller's run id it must not: the id may belong to an existing run, which would run twice.
+    const early = options.runId === undefined;
+    if (early) this.#run(execution);
     let created: boolean;
     try {
-      created = await this.journal.insertRun({
-        runId,
-        tenantId,
-        workflowName: name,
-        workflowVersion: version,
-        status: 'running',
-        input: run.input,
-        businessKeys: run.businessKeys,
-        owner: this.executorId,
-        leaseExpiresAt: run.leaseExpiresAt,
-        now,
-      });
+      created = await inserting;
     } catch (error) {
+      // Nothing of the run was committed; its step writes fail their fence and it stops.
+      if (early) execution.detach();
       this.#active.delete(runId);
       throw error;
     }
     if (!created) {
+      if (early) execution.detach();
       this.#active.delete(runId);
       const stored = await this.journal.getRun(runId);
       if (!stored) throw new WorkflowRunNotFoundError(runId);
@@ -320,7 +329,7 @@ export class WorkflowRuntime {
       workflowName: name,
       workflowVersion: version,
     });
-    this.#run(execution);
+    if (!early) this.#run(execution);
     return { runId, created: true, result: () => this.result<Out>(runId) };
   }
 
