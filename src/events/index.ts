@@ -67,3 +67,5 @@ export { registerEventsCommands, formatDeadLetter } from './cli.ts';
 export type { EventsCommandsContext } from './cli.ts';
 export { HttpEventsClient, localEventsApi } from './events-admin-api.ts';
 export type { EventsAdminApi, HttpEventsClientOptions, TailQuery } from './events-admin-api.ts';
+export { NatsRelay, entityPartition, eventSubject, subjectToken } from './nats-relay.ts';
+export type { NatsRelayOptions } from './nats-relay.ts';

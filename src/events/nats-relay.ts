@@ -1,0 +1,164 @@
+// Relays the log to NATS JetStream for other nodes and outside consumers (cluster mode). The relay
+// is an ordinary `halt`-mode consumer of the log, so it publishes in log order and exactly one
+// process runs it at a time (the consumer lease). Each message carries `Nats-Msg-Id` = the event id,
+// so a relay that crashed between publishing and committing its position republishes into
+// JetStream's duplicate window and nothing is duplicated downstream. Once caught up with what the
+// stream holds, every publish also expects the stream's last message id to be the previous event's,
+// so a paused relay that lost its lease cannot publish after its successor took over: the stream
+// has moved on and refuses it.
+// Subjects: `<prefix>.<tenant>.<partition>.<noun>.<verb>`, partition = hash of the entity key.
+import type { NatsConnection } from '@nats-io/transport-node';
+import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import type { ConsumerRunner, EventDispatcher } from './dispatcher.ts';
+import { toCloudEvent, type LoggedEvent } from './envelope.ts';
+import type { EventsDb } from './tables.ts';
+
+export interface NatsRelayOptions {
+  readonly dispatcher: EventDispatcher;
+  /** A connected NATS client (from @nats-io/transport-node); the relay does not close it. */
+  readonly nats: NatsConnection;
+  /** JetStream stream name (default `CROSSDOCK_EVENTS`); created when missing. */
+  readonly stream?: string;
+  /** Subject prefix (default `crossdock.events`). */
+  readonly subjectPrefix?: string;
+  /** Entity partitions (default 16); fixed for the life of a stream. */
+  readonly partitions?: number;
+  /** JetStream duplicate window, in ms (default 600000): how long a republish is recognised. */
+  readonly duplicateWindowMs?: number;
+  /** Name of the relay's consumer of the log (default `nats-relay`). */
+  readonly consumerName?: string;
+}
+
+/** FNV-1a over the entity key: stable across processes and releases. */
+export function entityPartition(tenantId: string, kind: string, id: string, partitions: number): number {
+  let h = 0x811c9dc5;
+  const key = `${tenantId}\u0000${kind}\u0000${id}`;
+  for (let i = 0; i < key.length; i++) {
+    h ^= key.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h % partitions;
+}
+
+/** A subject token from a tenant id: NATS tokens may not hold `.`, `*`, `>` or whitespace. */
+export function subjectToken(value: string): string {
+  return value.replace(/[^A-Za-z0-9_-]/g, (c) => `~${c.charCodeAt(0).toString(16).padStart(2, '0')}`);
+}
+
+export function eventSubject(prefix: string, event: LoggedEvent, partitions: number): string {
+  const partition = entityPartition(event.tenantId, event.entity.kind, event.entity.id, partitions);
+  return `${prefix}.${subjectToken(event.tenantId)}.${partition}.${event.type.replace(':', '.')}`;
+}
+
+export class NatsRelay {
+  readonly stream: string;
+  readonly subjectPrefix: string;
+  readonly partitions: number;
+  readonly consumerName: string;
+  readonly #options: NatsRelayOptions;
+  #js: JetStreamClient | undefined;
+  #jsm: JetStreamManager | undefined;
+  /** Id of the last message this relay knows the stream holds; undefined until read at start. */
+  #lastMsgId: string | undefined;
+  /** Id the stream held when this relay started: republishing up to it relies on deduplication. */
+  #catchUpTo: string | undefined;
+  #runner: ConsumerRunner | undefined;
+
+  constructor(options: NatsRelayOptions) {
+    this.#options = options;
+    this.stream = options.stream ?? 'CROSSDOCK_EVENTS';
+    this.subjectPrefix = options.subjectPrefix ?? 'crossdock.events';
+    this.partitions = options.partitions ?? 16;
+    this.consumerName = options.consumerName ?? 'nats-relay';
+  }
+
+  /** Ensures the stream exists, learns its last message, and starts relaying. */
+  async start(): Promise<void> {
+    const jsm = await jetstreamManager(this.#options.nats);
+    this.#jsm = jsm;
+    this.#js = jetstream(this.#options.nats);
+    try {
+      await jsm.streams.info(this.stream);
+    } catch {
+      await jsm.streams.add({
+        name: this.stream,
+        subjects: [`${this.subjectPrefix}.>`],
+        duplicate_window: (this.#options.duplicateWindowMs ?? 600_000) * 1_000_000,
+      });
+    }
+    await this.#readStreamTail();
+    if (this.#catchUpTo !== undefined) {
+      // The stream's last message is already behind the relay's committed position: nothing to
+      // catch up, fence from the first publish.
+      const dispatcher = this.#options.dispatcher;
+      const last = await dispatcher.log.get(this.#catchUpTo.split('.')[0]!);
+      const row = await dispatcher.store
+        .db<EventsDb>()
+        .selectFrom('ev_consumers')
+        .select('position')
+        .where('name', '=', this.consumerName)
+        .executeTakeFirst();
+      if (last !== undefined && row !== undefined && last.position <= Number(row.position))
+        this.#catchUpTo = undefined;
+    }
+    this.#runner = await this.#options.dispatcher.subscribe(
+      this.consumerName,
+      (e, ctx) => this.publish(e, ctx.generation),
+      {
+        kind: 'relay',
+        failureMode: 'halt',
+        pauseAfterFailures: Number.MAX_SAFE_INTEGER,
+        retry: { baseMs: 100, maxMs: 5000 },
+        batchSize: 1000,
+      },
+    );
+  }
+
+  async #readStreamTail(): Promise<void> {
+    const info = await this.#jsm!.streams.info(this.stream);
+    const last = info.state.last_seq;
+    if (last === 0) {
+      this.#lastMsgId = undefined;
+      this.#catchUpTo = undefined;
+      return;
+    }
+    const msg = await this.#jsm!.streams.getMessage(this.stream, { seq: last });
+    const id = msg?.header.get('Nats-Msg-Id') ?? undefined;
+    this.#lastMsgId = id === '' ? undefined : id;
+    this.#catchUpTo = this.#lastMsgId;
+  }
+
+  /**
+   * Publishes one event and waits for JetStream's acknowledgement. Before the relay has reached the
+   * message the stream held at start, it publishes with the message id only (a republish is
+   * recognised as a duplicate); from then on it also expects the stream's last message id, the
+   * fence against a relay that lost its lease.
+   */
+  async publish(event: LoggedEvent, generation = 0): Promise<void> {
+    const js = this.#js!;
+    const msgID = generation === 0 ? event.id : `${event.id}.${generation}`;
+    const fenced = this.#catchUpTo === undefined && this.#lastMsgId !== undefined;
+    try {
+      await js.publish(
+        eventSubject(this.subjectPrefix, event, this.partitions),
+        JSON.stringify(toCloudEvent(event)),
+        {
+          msgID,
+          ...(fenced ? { expect: { lastMsgID: this.#lastMsgId! } } : {}),
+        },
+      );
+    } catch (error) {
+      // Someone else published since (a successor relay, or a republish after our own crash):
+      // learn where the stream is and let the consumer retry this event.
+      await this.#readStreamTail();
+      throw error;
+    }
+    if (this.#catchUpTo === msgID) this.#catchUpTo = undefined;
+    this.#lastMsgId = msgID;
+  }
+
+  async stop(): Promise<void> {
+    if (this.#runner !== undefined) await this.#options.dispatcher.unsubscribe(this.consumerName);
+    this.#runner = undefined;
+  }
+}
