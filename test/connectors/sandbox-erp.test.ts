@@ -3,6 +3,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Command } from '../../src/connectors/connector.ts';
 import { WebhookSignatureInvalidError } from '../../src/connectors/errors.ts';
 import { SANDBOX_ERP_COMMANDS, SandboxErpConnector } from '../../src/connectors/sandbox-erp/index.ts';
+import { sourceUpdatedAt } from '../../src/connectors/sandbox-erp/sandbox-webhooks.ts';
 import { startErp, type SandboxErp } from '../../src/sandbox/erp/erp-server.ts';
 import { silentLogger } from '../../src/telemetry/index.ts';
 import { startWebhookReceiver, type WebhookReceiver } from '../sandbox/webhook-receiver.ts';
@@ -115,7 +116,8 @@ describe('sandbox ERP connector', () => {
       const { records, pages } = await readAll(connector, 'sales_order', undefined, 2);
       expect(pages).toBeGreaterThan(3);
       expect([...new Set(records.map((r) => r.externalId))]).toEqual(ids);
-      expect(records[0]!.updatedAt).toBe('2026-03-01T09:00:00.000Z');
+      // Second-resolution stamp, with the row version as microseconds (see sourceUpdatedAt).
+      expect(records[0]!.updatedAt).toBe('2026-03-01T09:00:00.000001Z');
     } finally {
       await connector.close();
     }
@@ -214,5 +216,15 @@ describe('sandbox ERP connector', () => {
     } finally {
       await connector.close();
     }
+  });
+});
+
+describe('sourceUpdatedAt', () => {
+  it('keeps two changes of one record within a second distinct and in version order', () => {
+    const first = sourceUpdatedAt({ updated_at: '2026-03-01T09:00:00Z', version: 7 });
+    const second = sourceUpdatedAt({ updated_at: '2026-03-01T09:00:00Z', version: 8 });
+    expect(first).toBe('2026-03-01T09:00:00.000007Z');
+    expect(second > first).toBe(true);
+    expect(sourceUpdatedAt({ updated_at: '2026-03-01T09:00:01Z', version: 2 }) > second).toBe(true);
   });
 });

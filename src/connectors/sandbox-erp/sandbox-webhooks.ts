@@ -58,6 +58,20 @@ export function sandboxWebhookHandler<P extends SandboxRecord>(
   };
 }
 
+/**
+ * The sandbox systems stamp `updated_at` to the second, so two changes of one record within a second
+ * would share a version key and the second would be taken for a conflicting repeat. Their rows carry a
+ * `version` that grows by one per write: it becomes the microseconds of `updatedAt`, which keeps the
+ * key unique per change and its order within the second (versions wrap after a million, far beyond
+ * what one record sees).
+ */
+export function sourceUpdatedAt(row: { updated_at: string; version?: unknown }): string {
+  const millis = isoMillis(row.updated_at);
+  if (typeof row.version !== 'number' || !Number.isInteger(row.version)) return millis;
+  const micros = String(row.version % 1_000_000).padStart(6, '0');
+  return `${millis.slice(0, 19)}.${micros}Z`;
+}
+
 export function toSourceRecord<P extends SandboxRecord>(stream: string, row: P): SourceRecord<P> {
-  return { stream, externalId: String(row.id), updatedAt: isoMillis(row.updated_at), payload: row };
+  return { stream, externalId: String(row.id), updatedAt: sourceUpdatedAt(row), payload: row };
 }
