@@ -157,6 +157,12 @@ export class RunExecution {
   #fatal: WorkflowNondeterminismError | undefined;
   #newCompletionSeen = false;
   readonly #signalWaiters = new Map<string, Set<() => void>>();
+  /**
+   * Journal writes of completed steps not yet committed. A step's result goes back to the workflow code
+   * at once, but the next step (and any other write) waits for them, so nothing outside happens before
+   * the journal holds what preceded it; the run's end joins the last step's commit when it can.
+   */
+  readonly #pendingWrites = new Set<Promise<void>>();
   #resolveSettled!: (s: RunSettlement) => void;
 
   constructor(
@@ -289,12 +295,17 @@ export class RunExecution {
     if (failure instanceof WorkflowLeaseLostError || failure instanceof StoppedSignal) {
       return this.#settleStopped(failure);
     }
+    // The end joins the batch of the last step's write if that write is still queued; otherwise it waits
+    // for it, so the end is never committed before a step it follows.
+    if (this.#pendingWrites.size > 0 && !this.#deps.journal.hasQueued(this.run.runId))
+      await this.#settleWrites();
     const now = this.#deps.now();
     if (failure === undefined) {
       const text = output === undefined ? null : JSON.stringify(output);
-      if (!(await this.#deps.journal.finishRun(this.#fence, 'completed', text, null, now))) {
+      const finished = await this.#deps.journal.finishRun(this.#fence, 'completed', text, null, now);
+      await this.#settleWrites();
+      if (!finished)
         return this.#settleStopped(new WorkflowLeaseLostError(this.run.runId, this.#fence.epoch));
-      }
       this.#deps.events.emit('run:completed', { ...this.#ref(), durationMs: now - this.#startedAt });
       return this.#resolveSettled({ kind: 'completed', output: parseJson(text) });
     }
@@ -305,9 +316,15 @@ export class RunExecution {
       stepId: stepFailure?.stepId ?? null,
       stepName: stepFailure?.stepName ?? null,
     };
-    if (!(await this.#deps.journal.finishRun(this.#fence, 'failed', null, JSON.stringify(recorded), now))) {
-      return this.#settleStopped(new WorkflowLeaseLostError(this.run.runId, this.#fence.epoch));
-    }
+    const finished = await this.#deps.journal.finishRun(
+      this.#fence,
+      'failed',
+      null,
+      JSON.stringify(recorded),
+      now,
+    );
+    await this.#settleWrites();
+    if (!finished) return this.#settleStopped(new WorkflowLeaseLostError(this.run.runId, this.#fence.epoch));
     this.#deps.events.emit('run:failed', {
       ...this.#ref(),
       error,
@@ -370,6 +387,9 @@ export class RunExecution {
         e.message ?? '',
       );
     }
+    // Nothing of this step may happen before the steps before it are journaled.
+    if (this.#pendingWrites.size > 0) await this.#settleWrites();
+    this.#throwIfStopped();
     const policy = policyOf(options);
     const keyGeneration = record?.keyGeneration ?? 0;
     const edited = record?.status === 'retry' && record.input !== null && keyGeneration > 0;
@@ -440,22 +460,24 @@ export class RunExecution {
       const endedAt = now();
       if (!failed) {
         const output = value === undefined ? null : JSON.stringify(value);
-        await journal
-          .writeStep(
-            this.#fence,
-            {
-              ...base,
-              status: 'completed',
-              output,
-              error: null,
-              keyGeneration,
-              attempts: attempt,
-              startedAt: firstStartedAt,
-              completedAt: endedAt,
-            },
-            null,
-          )
-          .catch((e: unknown) => this.#onWriteError(e));
+        this.#track(
+          journal
+            .writeStep(
+              this.#fence,
+              {
+                ...base,
+                status: 'completed',
+                output,
+                error: null,
+                keyGeneration,
+                attempts: attempt,
+                startedAt: firstStartedAt,
+                completedAt: endedAt,
+              },
+              null,
+            )
+            .catch((e: unknown) => this.#onWriteError(e)),
+        );
         this.#newCompletionSeen = true;
         events.emit('step:completed', {
           ...this.#ref(),
@@ -526,6 +548,19 @@ export class RunExecution {
       });
       await this.#sleepUntil(attemptRecord.nextRetryAt!);
     }
+  }
+
+  #track(write: Promise<void>): void {
+    this.#pendingWrites.add(write);
+    write.then(
+      () => this.#pendingWrites.delete(write),
+      () => this.#pendingWrites.delete(write),
+    );
+  }
+
+  /** Waits for the completed steps' journal writes; rejects with the first write error. */
+  async #settleWrites(): Promise<void> {
+    while (this.#pendingWrites.size > 0) await Promise.all([...this.#pendingWrites]);
   }
 
   /** Wakes waits for signal `name` in this run (a signal was just stored by this process). */

@@ -388,6 +388,7 @@ export class WorkflowJournal {
     heartbeat: Statement;
   };
   readonly #queue: Pending[] = [];
+  readonly #queuedByRun = new Map<string, number>();
   readonly #maxInFlight: number;
   #inFlight = 0;
   #scheduled = false;
@@ -475,8 +476,15 @@ export class WorkflowJournal {
   #enqueue(op: Op): Promise<boolean> {
     return new Promise((resolve, reject) => {
       this.#queue.push({ op, resolve, reject });
+      const runId = op.kind === 'run' ? op.run.runId : op.fence.runId;
+      this.#queuedByRun.set(runId, (this.#queuedByRun.get(runId) ?? 0) + 1);
       this.#schedule();
     });
+  }
+
+  /** True while a write of `runId` waits in the queue, i.e. a write enqueued now joins its batch. */
+  hasQueued(runId: string): boolean {
+    return this.#queuedByRun.has(runId);
   }
 
   #schedule(): void {
@@ -486,6 +494,12 @@ export class WorkflowJournal {
       this.#scheduled = false;
       while (this.#queue.length > 0 && this.#inFlight < this.#maxInFlight) {
         const batch = this.#queue.splice(0, this.#queue.length);
+        for (const p of batch) {
+          const runId = p.op.kind === 'run' ? p.op.run.runId : p.op.fence.runId;
+          const left = (this.#queuedByRun.get(runId) ?? 1) - 1;
+          if (left > 0) this.#queuedByRun.set(runId, left);
+          else this.#queuedByRun.delete(runId);
+        }
         this.#inFlight++;
         void this.#flush(batch).finally(() => {
           this.#inFlight--;
