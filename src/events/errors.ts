@@ -65,15 +65,6 @@ export class DeadLetterResolvedError extends CrossdockError {
   }
 }
 
-export const EventHandlerFailedDef = defineError({
-  code: 'EVENT_HANDLER_FAILED',
-  status: 500,
-  retryable: true,
-  title: 'Event handler failed',
-  description:
-    'A consumer failed to apply an event. It is retried with backoff; after the configured number of attempts it is dead-lettered with its error and attempt history and holds back its entity until redriven or skipped.',
-});
-
 export const WebhookDeliveryFailedDef = defineError({
   code: 'WEBHOOK_DELIVERY_FAILED',
   status: 502,
@@ -151,12 +142,3 @@ export class InboundHookNotCommittedError extends CrossdockError {
     super(InboundHookNotCommittedDef, `webhook from ${system} could not be committed`, { system }, { cause });
   }
 }
-
-export const EventLogNotReadyDef = defineError({
-  code: 'EVENT_LOG_NOT_READY',
-  status: 503,
-  retryable: true,
-  title: 'Event log not ready',
-  description:
-    'The event service was asked to work before it was started or after it was stopped. Retry after start-up completes.',
-});

@@ -163,10 +163,29 @@ function eventInsertSql(dialect: Dialect, rows: number): string {
  * caused them or not at all. Per-entity sequence numbers are taken here; concurrent transactions on
  * one entity queue on its sequence row, so sequence order is commit order. Dispatchers in this
  * process are woken after the commit (`tx.afterCommit`), other processes by PostgreSQL NOTIFY.
+ * Events whose `id` is already in the log are skipped (idempotent retries); the result lists the
+ * events appended by this call.
  */
-export async function appendEvents(tx: EventTx, events: readonly NewEvent[]): Promise<AppendedEvent[]> {
-  if (events.length === 0) return [];
+export async function appendEvents(tx: EventTx, given: readonly NewEvent[]): Promise<AppendedEvent[]> {
+  if (given.length === 0) return [];
   const db = tx.db<EventsDb>();
+  // A producer that retries passes the same event ids: events already in the log are left out (before
+  // sequences are taken, so a retry leaves no gap in its entity's sequence).
+  let events = given;
+  const explicit = given.flatMap((e) => (e.id === undefined ? [] : [e.id]));
+  if (explicit.length > 0) {
+    const present = new Set<string>();
+    for (let i = 0; i < explicit.length; i += INSERT_CHUNK) {
+      const rows = await db
+        .selectFrom('ev_events')
+        .select('event_id')
+        .where('event_id', 'in', explicit.slice(i, i + INSERT_CHUNK))
+        .execute();
+      for (const r of rows) present.add(r.event_id);
+    }
+    if (present.size > 0) events = given.filter((e) => e.id === undefined || !present.has(e.id));
+    if (events.length === 0) return [];
+  }
   const dialect = tx.dialect;
   const now = Date.now();
   const nowIso = new Date(now).toISOString();

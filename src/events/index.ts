@@ -50,7 +50,6 @@ export {
   DeadLetterNotFoundDef,
   DeadLetterResolvedError,
   DeadLetterResolvedDef,
-  EventHandlerFailedDef,
   WebhookDeliveryFailedError,
   WebhookDeliveryFailedDef,
   WebhookEndpointNotFoundError,
@@ -61,7 +60,6 @@ export {
   InboundHookUnknownSystemDef,
   InboundHookNotCommittedError,
   InboundHookNotCommittedDef,
-  EventLogNotReadyDef,
 } from './errors.ts';
 export { registerEventsCommands, formatDeadLetter } from './cli.ts';
 export type { EventsCommandsContext } from './cli.ts';

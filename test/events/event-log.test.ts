@@ -133,6 +133,23 @@ describe.each(dialects)('event log on $dialect', ({ dialect, open }) => {
     expect(ce.id).toMatch(/^[0-9A-Z]{26}$/);
   });
 
+  it('skips events a retrying producer already appended, leaving no sequence gap', async () => {
+    const first = await log.append([
+      { id: 'retry-1', type: 'return:authorized', tenantId: 't4', entity: { id: 'r1' }, data: {} },
+    ]);
+    expect(first).toHaveLength(1);
+    const again = await log.append([
+      { id: 'retry-1', type: 'return:authorized', tenantId: 't4', entity: { id: 'r1' }, data: {} },
+      { id: 'retry-2', type: 'return:received', tenantId: 't4', entity: { id: 'r1' }, data: {} },
+    ]);
+    expect(again.map((e) => [e.id, e.entitySeq])).toEqual([['retry-2', 2]]);
+    const events = (await readAll()).filter((e) => e.tenantId === 't4');
+    expect(events.map((e) => [e.id, e.entitySeq])).toEqual([
+      ['retry-1', 1],
+      ['retry-2', 2],
+    ]);
+  });
+
   it('gives concurrent writers on one entity distinct, gapless sequence numbers', async () => {
     await Promise.all(
       Array.from({ length: 20 }, (_, i) =>
