@@ -306,7 +306,9 @@ export class RunExecution {
       await this.#settleWrites();
       if (!finished)
         return this.#settleStopped(new WorkflowLeaseLostError(this.run.runId, this.#fence.epoch));
-      this.#deps.events.emit('run:completed', { ...this.#ref(), durationMs: now - this.#startedAt });
+      if (this.#deps.events.has('run:completed')) {
+        this.#deps.events.emit('run:completed', { ...this.#ref(), durationMs: now - this.#startedAt });
+      }
       return this.#resolveSettled({ kind: 'completed', output: parseJson(text) });
     }
     const error: ErrorSummary = { code: errorCodeOf(failure), message: errorMessageOf(failure) };
@@ -401,12 +403,16 @@ export class RunExecution {
     const input = edited ? parseJson(record.input) : options.input;
     const idempotencyKey =
       keyGeneration === 0 ? `${this.run.runId}:${stepId}` : `${this.run.runId}:${stepId}:e${keyGeneration}`;
-    const attempts = this.#attempts.get(stepId) ?? [];
-    this.#attempts.set(stepId, attempts);
+    let attempts = this.#attempts.get(stepId);
+    if (!attempts) {
+      attempts = [];
+      this.#attempts.set(stepId, attempts);
+    }
     // An operator retry gives the step a fresh budget; attempts before it stay in the history.
     const budgetBase = record?.status === 'retry' ? record.attempts : 0;
     let attempt = Math.max(record?.attempts ?? 0, attempts.at(-1)?.attempt ?? 0);
-    let used = attempts.filter((a) => a.attempt > budgetBase && a.outcome !== 'interrupted').length;
+    let used = 0;
+    for (const a of attempts) if (a.attempt > budgetBase && a.outcome !== 'interrupted') used++;
     const firstStartedAt = now();
     const base = {
       runId: this.run.runId,
@@ -479,13 +485,14 @@ export class RunExecution {
             .catch((e: unknown) => this.#onWriteError(e)),
         );
         this.#newCompletionSeen = true;
-        events.emit('step:completed', {
-          ...this.#ref(),
-          stepId,
-          stepName: name,
-          durationMs: endedAt - firstStartedAt,
-          attempts: attempt,
-        });
+        if (events.has('step:completed'))
+          events.emit('step:completed', {
+            ...this.#ref(),
+            stepId,
+            stepName: name,
+            durationMs: endedAt - firstStartedAt,
+            attempts: attempt,
+          });
         return parseJson(output);
       }
       const code = errorCodeOf(failure);

@@ -85,6 +85,11 @@ export class WorkflowEvents {
     return () => set.delete(listener);
   }
 
+  /** True when someone listens to `event`; hot paths skip building payloads nobody reads. */
+  has(event: WorkflowEventName): boolean {
+    return (this.#listeners.get(event)?.size ?? 0) > 0;
+  }
+
   emit<E extends WorkflowEventName>(event: E, payload: WorkflowEventMap[E]): void {
     const set = this.#listeners.get(event);
     if (!set) return;

@@ -709,11 +709,10 @@ export class WorkflowJournal {
    * with WORKFLOW_LEASE_LOST when the run is no longer running under this lease.
    */
   async writeStep(fence: Fence, step: StepRecord, attempt: AttemptRecord | null): Promise<void> {
+    const written = this.#enqueue({ kind: 'step', fence, step });
     // Both land in the same batch, hence the same transaction.
-    await Promise.all([
-      this.#enqueue({ kind: 'step', fence, step }),
-      attempt ? this.#enqueue({ kind: 'attempt', fence, attempt }) : undefined,
-    ]);
+    if (attempt) await Promise.all([written, this.#enqueue({ kind: 'attempt', fence, attempt })]);
+    else await written;
   }
 
   /** Records one failed (or interrupted) attempt that will be retried. */
