@@ -970,7 +970,8 @@ export class EventDispatcher {
       this.#runners.get(name)?.kick();
       return;
     }
-    for (const runner of this.#runners.values()) runner.kick();
+    // Consumers fed by another transport do not read the log: a commit gives them nothing to do.
+    for (const runner of this.#runners.values()) if (runner.options.source !== 'external') runner.kick();
   }
 
   /** Resolves when every consumer has nothing left to do right now. */

@@ -77,7 +77,7 @@ export class EventMetrics {
         const consumers = await db()
           .selectFrom('ev_consumers')
           .select(['name', 'position'])
-          .where('kind', '!=', 'external')
+          .where('kind', 'not in', ['external', 'member'])
           .execute();
         this.reset();
         for (const c of consumers) this.set({ consumer: c.name }, Math.max(0, top - Number(c.position)));

@@ -134,7 +134,7 @@ export class EventsAdmin {
       status: r.status,
       pausedReason: r.paused_reason,
       position: Number(r.position),
-      lag: r.kind === 'external' ? 0 : Math.max(0, head - Number(r.position)),
+      lag: r.kind === 'external' || r.kind === 'member' ? 0 : Math.max(0, head - Number(r.position)),
       generation: r.generation,
       replay:
         r.replay_position === null || r.replay_until === null

@@ -67,3 +67,5 @@ export { HttpEventsClient, localEventsApi } from './events-admin-api.ts';
 export type { EventsAdminApi, HttpEventsClientOptions, TailQuery } from './events-admin-api.ts';
 export { NatsRelay, entityPartition, eventSubject, subjectToken } from './nats-relay.ts';
 export type { NatsRelayOptions } from './nats-relay.ts';
+export { PartitionedNatsConsumer, fromCloudEvent } from './nats-partition-consumer.ts';
+export type { PartitionedConsumerOptions } from './nats-partition-consumer.ts';

@@ -68,7 +68,7 @@ export async function enforceRetention(
     .selectFrom('ev_consumers')
     .select(['name', 'position', 'replay_position'])
     // A consumer fed from another transport (`external`) does not read this log.
-    .where('kind', '!=', 'external')
+    .where('kind', 'not in', ['external', 'member'])
     .execute();
   let bound = head;
   const lagging: LaggingConsumer[] = [];
