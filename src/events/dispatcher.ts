@@ -247,6 +247,10 @@ export class ConsumerRunner {
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#timer = undefined;
     await this.idle();
+    // Deliveries handed over but not applied are refused, so their transport redelivers them.
+    const pending = this.#offered;
+    this.#offered = [];
+    for (const o of pending) o.done(new Error(`consumer ${this.name} closed before applying the delivery`));
   }
 
   async #loop(): Promise<void> {
