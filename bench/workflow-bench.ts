@@ -200,5 +200,5 @@ const result = {
   seconds,
   runs: rows,
 };
-console.log(JSON.stringify(json ? result : result, null, json ? 0 : 2));
+console.log(JSON.stringify(result, null, json ? 0 : 2));
 process.exit(0);
