@@ -15,6 +15,8 @@ import {
   type ConsumerMessages,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
+import { Counter, Gauge } from 'prom-client';
+import type { MetricsRegistry } from '../telemetry/index.ts';
 import type { ConsumerRunner, EventDispatcher, EventHandler } from './dispatcher.ts';
 import type { CloudEvent, LoggedEvent } from './envelope.ts';
 import { eventTypeFromCloudEvents } from './event-types.ts';
@@ -34,6 +36,8 @@ export interface PartitionedConsumerOptions {
   readonly rebalanceMs?: number;
   /** Failed attempts before a dead letter (default 5). */
   readonly maxAttempts?: number;
+  /** Registry for the per-partition metrics of this process (default: none kept). */
+  readonly metrics?: MetricsRegistry;
 }
 
 /** The log's form of an event relayed as a CloudEvent. */
@@ -71,9 +75,50 @@ export class PartitionedNatsConsumer {
   #timer: NodeJS.Timeout | undefined;
   #rebalancing: Promise<void> | undefined;
   #stopped = false;
+  readonly #redeliveries: Counter<'group' | 'partition'> | undefined;
 
   constructor(options: PartitionedConsumerOptions) {
     this.#o = options;
+    const registry = options.metrics;
+    if (registry === undefined) return;
+    const registers = [registry];
+    const group = options.group;
+    this.#redeliveries = new Counter({
+      name: 'crossdock_events_partition_redeliveries_total',
+      help: 'JetStream messages received again (not acknowledged in time, or after a handover), by partition.',
+      labelNames: ['group', 'partition'],
+      registers,
+    });
+    const owned = () => this.owned();
+    const owner = options.dispatcher.owner;
+    new Gauge({
+      name: 'crossdock_events_partition_owned',
+      help: 'Partitions this process owns (1), labelled with the owner identity.',
+      labelNames: ['group', 'partition', 'owner'],
+      registers,
+      collect() {
+        this.reset();
+        for (const p of owned()) this.set({ group, partition: String(p), owner }, 1);
+      },
+    });
+    const lag = async (p: number) => {
+      const jsm = await jetstreamManager(options.nats);
+      return (await jsm.consumers.info(options.stream, this.#durable(p))).num_pending;
+    };
+    new Gauge({
+      name: 'crossdock_events_partition_lag_messages',
+      help: 'Messages of an owned partition not yet delivered from JetStream.',
+      labelNames: ['group', 'partition'],
+      registers,
+      async collect() {
+        this.reset();
+        for (const p of owned()) this.set({ group, partition: String(p) }, await lag(p));
+      },
+    });
+  }
+
+  #durable(p: number): string {
+    return `${this.#o.group.replace(/[^A-Za-z0-9_-]/g, '_')}-p${p}`;
   }
 
   /** Partitions this process owns now. */
@@ -193,7 +238,7 @@ export class PartitionedNatsConsumer {
       await d.unsubscribe(name);
       return;
     }
-    const durable = `${this.#o.group.replace(/[^A-Za-z0-9_-]/g, '_')}-p${p}`;
+    const durable = this.#durable(p);
     const jsm = await jetstreamManager(this.#o.nats);
     try {
       await jsm.consumers.info(this.#o.stream, durable);
@@ -210,6 +255,7 @@ export class PartitionedNatsConsumer {
     const messages = await consumer.consume({ max_messages: 256 });
     const done = (async () => {
       for await (const m of messages) {
+        if (m.redelivered) this.#redeliveries?.inc({ group: this.#o.group, partition: String(p) });
         const event = fromCloudEvent(m.json<CloudEvent>());
         if (event === undefined) {
           m.term();

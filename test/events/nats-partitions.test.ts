@@ -11,6 +11,7 @@ import {
   PartitionedNatsConsumer,
   type LoggedEvent,
 } from '../../src/events/index.ts';
+import { createMetricsRegistry, type MetricsRegistry } from '../../src/telemetry/index.ts';
 import { NATS_URL, natsAvailable } from '../support/services.ts';
 import { dialects, until, type Opened } from './support/harness.ts';
 
@@ -50,6 +51,7 @@ describe.skipIf(!natsAvailable || pgCase === undefined)(
     });
 
     const node = (name: string) => {
+      const metrics = createMetricsRegistry({ defaultMetrics: false });
       const dispatcher = new EventDispatcher({ log, owner: name, pollIntervalMs: 200, leaseMs: 1500 });
       const consumer = new PartitionedNatsConsumer({
         dispatcher,
@@ -59,12 +61,15 @@ describe.skipIf(!natsAvailable || pgCase === undefined)(
         subjectPrefix: prefix,
         partitions,
         rebalanceMs: 100,
+        metrics,
         handler: (e: LoggedEvent) => {
           applied.push({ node: name, key: `${e.entity.kind}/${e.entity.id}`, seq: e.entitySeq });
         },
       });
-      return { dispatcher, consumer };
+      return { dispatcher, consumer, metrics };
     };
+
+    const metricsText = (registry: MetricsRegistry) => registry.metrics();
 
     function check(expected: number, entities: number): void {
       const byEntity = new Map<string, number[]>();
@@ -99,6 +104,15 @@ describe.skipIf(!natsAvailable || pgCase === undefined)(
       await until(() => applied.length === 60);
       check(60, 12);
       expect(new Set(applied.map((x) => x.node))).toEqual(new Set(['node-a', 'node-b']));
+      const exposition = await metricsText(b.metrics);
+      for (const p of b.consumer.owned()) {
+        expect(exposition).toContain(
+          `crossdock_events_partition_owned{group="sync",partition="${p}",owner="node-b"} 1`,
+        );
+        expect(exposition).toContain(
+          `crossdock_events_partition_lag_messages{group="sync",partition="${p}"} 0`,
+        );
+      }
 
       // Node A leaves; B takes all partitions over and continues each entity where A stopped.
       await a.consumer.stop();
