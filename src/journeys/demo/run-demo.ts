@@ -174,6 +174,11 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoResult> {
     check = checkCases(sandbox);
     if (check.stale.length > 0)
       out?.write(`demo: cases not current: ${check.stale.slice(0, 20).join(', ')}\n`);
+    // What the fault injectors did (to everyone: Crossdock and the traffic generator), for the record.
+    out?.write(
+      `demo: faults erp ${JSON.stringify(sandbox.erp.faults.stats)} helpdesk ${JSON.stringify(sandbox.helpdesk.faults.stats)}\n`,
+    );
+    out?.write(`demo: journey ${JSON.stringify(pipeline.journey.stats())}\n`);
     const latencies = [...pipeline.journey.latencies()].sort((a, b) => a - b);
     return {
       orders,
