@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
+import { CompiledQuery } from 'kysely';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { Store } from '../../src/store/index.ts';
 import { defineWorkflow, WorkflowRuntime, type WorkflowTables } from '../../src/workflow/index.ts';
@@ -104,9 +105,20 @@ describe.skipIf(!pgAvailable)('worker processes on PostgreSQL', () => {
       .where('recovery_count', '>', 0)
       .execute();
     expect(recovered.length).toBeGreaterThan(0);
-  });
+  }, 90_000);
 
   it('a paused worker whose lease expired writes nothing when it wakes up', async () => {
+    // A worker paused inside a commit keeps its row locks (and blocks the takeover) until PostgreSQL ends
+    // its idle transaction: the setting production runs with too (see docs/workflows.md).
+    const url = new URL(db.config.dialect === 'postgres' ? db.config.postgres.url : '');
+    await store
+      .db()
+      .executeQuery(
+        CompiledQuery.raw(
+          `ALTER DATABASE "${url.pathname.slice(1)}" SET idle_in_transaction_session_timeout = '2s'`,
+          [],
+        ),
+      );
     const effects = path.join(dir, 'effects.log');
     const ids = await enqueue(6);
     const a = startWorker([JSON.stringify(db.config), 'worker-a', effects, '1000', '300']);
@@ -154,5 +166,5 @@ describe.skipIf(!pgAvailable)('worker processes on PostgreSQL', () => {
     expect(runsAfter).toEqual(runsBefore);
     expect(completions(a.out())).toEqual([]);
     expect(completions(b.out()).sort()).toEqual([...ids].sort());
-  });
+  }, 90_000);
 });
