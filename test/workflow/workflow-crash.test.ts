@@ -42,32 +42,38 @@ describe.each(dialects)('crash recovery on $dialect', ({ dialect, skip }) => {
     fs.rmSync(dir, { recursive: true, force: true });
   });
 
-  it.skipIf(skip)('a process SIGKILLed mid-run resumes on restart from the last completed step', async () => {
-    const effects = path.join(dir, 'effects.log');
-    const args = (mode: string) => [mode, JSON.stringify(db.config), effects, 'crash-run-1'];
-    const first = startWorker(args('crash'));
-    await first.output('IN_STEP_2');
-    first.child.kill('SIGKILL');
-    await first.exited;
-    expect(fs.readFileSync(effects, 'utf8')).toBe('reserve-stock crash-run-1:0\n');
+  it.skipIf(skip)(
+    'a process SIGKILLed mid-run resumes on restart from the last completed step',
+    async () => {
+      const effects = path.join(dir, 'effects.log');
+      const args = (mode: string) => [mode, JSON.stringify(db.config), effects, 'crash-run-1'];
+      const first = startWorker(args('crash'));
+      await first.output('IN_STEP_2');
+      first.child.kill('SIGKILL');
+      await first.exited;
+      expect(fs.readFileSync(effects, 'utf8')).toBe('reserve-stock crash-run-1:0\n');
 
-    const second = startWorker(args('recover'));
-    expect(await second.exited).toBe(0);
-    expect(second.out()).toContain('RESULT ["reserve-stock:SO-7","create-shipment:SO-7","notify-case:SO-7"]');
-    // Step 1 was not repeated; steps 2 and 3 ran once, with their stable keys.
-    expect(fs.readFileSync(effects, 'utf8').split('\n').filter(Boolean)).toEqual([
-      'reserve-stock crash-run-1:0',
-      'create-shipment crash-run-1:1',
-      'notify-case crash-run-1:2',
-    ]);
-    const store = await db.open();
-    try {
-      const run = await new WorkflowAdminService({ store }).show('crash-run-1');
-      expect(run).toMatchObject({ status: 'completed', recoveryCount: 1 });
-      expect(run.steps.map((s) => s.attempts)).toEqual([1, 2, 1]);
-      expect(run.steps[1]!.attemptHistory.map((a) => a.outcome)).toEqual(['interrupted']);
-    } finally {
-      await store.close();
-    }
-  });
+      const second = startWorker(args('recover'));
+      expect(await second.exited).toBe(0);
+      expect(second.out()).toContain(
+        'RESULT ["reserve-stock:SO-7","create-shipment:SO-7","notify-case:SO-7"]',
+      );
+      // Step 1 was not repeated; steps 2 and 3 ran once, with their stable keys.
+      expect(fs.readFileSync(effects, 'utf8').split('\n').filter(Boolean)).toEqual([
+        'reserve-stock crash-run-1:0',
+        'create-shipment crash-run-1:1',
+        'notify-case crash-run-1:2',
+      ]);
+      const store = await db.open();
+      try {
+        const run = await new WorkflowAdminService({ store }).show('crash-run-1');
+        expect(run).toMatchObject({ status: 'completed', recoveryCount: 1 });
+        expect(run.steps.map((s) => s.attempts)).toEqual([1, 2, 1]);
+        expect(run.steps[1]!.attemptHistory.map((a) => a.outcome)).toEqual(['interrupted']);
+      } finally {
+        await store.close();
+      }
+    },
+    90_000,
+  );
 });
