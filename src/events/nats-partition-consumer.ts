@@ -36,6 +36,11 @@ export interface PartitionedConsumerOptions {
   readonly rebalanceMs?: number;
   /** Failed attempts before a dead letter (default 5). */
   readonly maxAttempts?: number;
+  /**
+   * How long JetStream waits for an acknowledgement before redelivering, in ms (default 30000): after
+   * a process dies, its unacknowledged messages reach the new owner after this delay.
+   */
+  readonly ackWaitMs?: number;
   /** Registry for the per-partition metrics of this process (default: none kept). */
   readonly metrics?: MetricsRegistry;
 }
@@ -248,7 +253,7 @@ export class PartitionedNatsConsumer {
         filter_subject: `${this.#o.subjectPrefix}.*.${p}.>`,
         ack_policy: AckPolicy.Explicit,
         deliver_policy: DeliverPolicy.All,
-        ack_wait: 30_000_000_000,
+        ack_wait: (this.#o.ackWaitMs ?? 30_000) * 1_000_000,
       });
     }
     const consumer = await jetstream(this.#o.nats).consumers.get(this.#o.stream, durable);
