@@ -602,7 +602,8 @@ export class OrderVisibilityJourney {
       if (caughtUp !== undefined && Number(caughtUp.applied_version) >= Number(caughtUp.version)) {
         this.#pendingSince.delete(link.case_id);
       } else {
-        this.#pendingSince.set(link.case_id, Date.now());
+        // A newer change arrived during the write; its own time is not kept per version, so the
+        // older start stays (latency then reads long, never short).
         this.#kick(link.case_id);
       }
       if (link.write_attempts > 0) {
