@@ -6,9 +6,7 @@ import {
   orderNumbersIn,
   sandboxErpMappers,
   sandboxHelpdeskMappers,
-  withVersionTime,
 } from '../../src/journeys/order-visibility/index.ts';
-import { normalizeSourceTime } from '../../src/sync/index.ts';
 
 const record = (
   stream: string,
@@ -75,20 +73,5 @@ describe('order visibility mappers', () => {
     expect(hold.links).toEqual([
       { relation: 'order', kind: 'order', externalId: 'SO-100001', system: 'erp' },
     ]);
-  });
-
-  it('folds the version into the capture time: same second, later version sorts later', () => {
-    const v3 = withVersionTime(record('sales_order', { id: 'SO-1', version: 3 }));
-    const v4 = withVersionTime(record('sales_order', { id: 'SO-1', version: 4 }));
-    const next = withVersionTime(
-      record('sales_order', { id: 'SO-1', version: 5 }, '2026-11-27T16:20:02.000Z'),
-    );
-    expect(v3.updatedAt).toBe('2026-11-27T16:20:01.000003Z');
-    const times = [v3, v4, next].map((r) => normalizeSourceTime(r.updatedAt));
-    expect([...times].sort()).toEqual(times);
-    expect(new Set(times).size).toBe(3);
-    // Without a usable version the record is left as it is.
-    const plain = record('sales_order', { id: 'SO-1' });
-    expect(withVersionTime(plain)).toBe(plain);
   });
 });

@@ -11,7 +11,6 @@ export {
   registerOrderVisibilityMappers,
   sandboxErpMappers,
   sandboxHelpdeskMappers,
-  withVersionTime,
 } from './mappers.ts';
 export {
   creditStateOf,

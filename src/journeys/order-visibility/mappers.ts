@@ -175,18 +175,3 @@ export function registerOrderVisibilityMappers(
   }
   return registry;
 }
-
-/**
- * The sandbox systems stamp `updated_at` to the second but bump `version` on every write. Two writes in
- * one second would share the capture key (stream, id, updatedAt), and the second would be dropped as a
- * repeat; folding the version into the microseconds keeps every version distinct and ordered.
- */
-export function withVersionTime<P>(record: SourceRecord<P>): SourceRecord<P> {
-  const p = record.payload as Row | null;
-  const version = p !== null && typeof p === 'object' ? p.version : undefined;
-  if (typeof version !== 'number' || !Number.isInteger(version) || version < 0 || version >= 1_000_000) {
-    return record;
-  }
-  const seconds = new Date(Math.floor(Date.parse(record.updatedAt) / 1000) * 1000).toISOString().slice(0, 19);
-  return { ...record, updatedAt: `${seconds}.${String(version).padStart(6, '0')}Z` };
-}

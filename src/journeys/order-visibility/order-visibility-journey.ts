@@ -10,13 +10,7 @@
 // sync dead letter (`JOURNEY_WRITE_FAILED`) and is counted in `stats().deadLetters`.
 import { Counter, Histogram } from 'prom-client';
 import { sql } from 'kysely';
-import type {
-  Connector,
-  InboundWebhook,
-  JsonValue,
-  ReadRequest,
-  SourceRecord,
-} from '../../connectors/index.ts';
+import type { Connector, InboundWebhook, JsonValue } from '../../connectors/index.ts';
 import type { Store, StoreTx } from '../../store/index.ts';
 import {
   CaptureEngine,
@@ -31,7 +25,7 @@ import {
 import type { SyncDb } from '../../sync/tables.ts';
 import { silentLogger, type Logger, type MetricsRegistry } from '../../telemetry/index.ts';
 import { JourneyWriteFailedError } from '../errors.ts';
-import { registerOrderVisibilityMappers, withVersionTime } from './mappers.ts';
+import { registerOrderVisibilityMappers } from './mappers.ts';
 import type { JourneysDb, JrnCaseLinksTable } from './migrations.ts';
 import {
   orderMilestones,
@@ -251,7 +245,8 @@ export class OrderVisibilityJourney {
     const rawBody = Buffer.from(typeof payload === 'string' ? payload : JSON.stringify(payload));
     const request: InboundWebhook = { headers, rawBody, receivedAt: new Date() };
     const parsed = await connector.webhooks.parse(request);
-    const records = parsed.records.map(withVersionTime);
+    // The sandbox connectors already make updatedAt unique per record version (sourceUpdatedAt).
+    const records = parsed.records;
     const stamp = (payload as { timestamp?: unknown } | null)?.timestamp;
     const sentAt = typeof stamp === 'string' ? Date.parse(stamp) : NaN;
     if (!Number.isNaN(sentAt)) {
@@ -789,14 +784,13 @@ export class OrderVisibilityJourney {
   }
 
   async #poll(system: string, connector: Connector, stream: string, signal?: AbortSignal) {
-    // Every record read gets its version folded into its time (see withVersionTime).
-    const reader = {
-      read: async (request: ReadRequest) => {
-        const page = await connector.read(request);
-        return { ...page, records: page.records.map((r: SourceRecord) => withVersionTime(r)) };
-      },
-    };
-    return this.engine.poll(this.#o.tenantId, system, reader, stream, signal === undefined ? {} : { signal });
+    return this.engine.poll(
+      this.#o.tenantId,
+      system,
+      connector,
+      stream,
+      signal === undefined ? {} : { signal },
+    );
   }
 
   async #pollLoop(system: string, connector: Connector, stream: string, signal: AbortSignal): Promise<void> {
