@@ -3,6 +3,9 @@
 // `ownership`). Secrets are written as `${env:NAME}` references, resolved by the config loader.
 import { Type, type Static } from '@sinclair/typebox';
 
+/** Marks a key secret for the config loader (never printed, scrubbed from logs); see src/config/schema.ts. */
+const SECRET = { 'x-secret': true } as const;
+
 const SystemName = Type.String({
   pattern: '^[a-z][a-z0-9-]{0,39}$',
   description: 'Name of a connected system, also its webhook path `/hooks/{name}`, e.g. `erp`.',
@@ -14,11 +17,12 @@ export const SystemConfigSchema = Type.Object(
       description: 'Connector type: `sandbox-erp` or `sandbox-helpdesk` (the journeys map these systems).',
     }),
     baseUrl: Type.String({ description: 'Base URL of the system, e.g. `http://127.0.0.1:7401`.' }),
-    apiKey: Type.String({ minLength: 1, description: 'API key, e.g. `${env:ERP_API_KEY}`.' }),
+    apiKey: Type.String({ minLength: 1, description: 'API key, e.g. `${env:ERP_API_KEY}`.', ...SECRET }),
     webhookSecret: Type.Optional(
       Type.String({
         description:
           '`whsec_...` secret of the webhook subscription pointing at `/hooks/{name}`; without it the system is polled only.',
+        ...SECRET,
       }),
     ),
     pollIntervalMs: Type.Optional(

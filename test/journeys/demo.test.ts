@@ -1,6 +1,7 @@
 // The demo runner with a small N (with the fault scenario on: 429 storms, ERP latency and outage,
 // duplicate and reordered webhooks, applied-but-timed-out writes), the `crossdock demo` command, and
 // `startJourneys` driven by a YAML configuration against the sandbox.
+import { eventsMigrations } from '../../src/events/index.ts';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -130,7 +131,7 @@ ownership:
       { dialect: 'sqlite', sqlite: { path: join(dir, 'db.sqlite') } },
       { logger: silentLogger() },
     );
-    await store.migrate([...storeMigrations, ...syncMigrations, ...journeysMigrations]);
+    await store.migrate([...storeMigrations, ...eventsMigrations, ...syncMigrations, ...journeysMigrations]);
     const journeys = await startJourneys({ config, store, logger: silentLogger() });
     expect(journeys.routes).toHaveLength(0); // no webhook secrets configured: polling only
     try {

@@ -1,6 +1,7 @@
 // The order-visibility journey on PostgreSQL (the same SQL as on SQLite must hold there): a case is
 // enriched, a burst of changes captured together makes one field write, and a repeat of every record
 // adds no milestone.
+import { eventsMigrations } from '../../src/events/index.ts';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { journeysMigrations } from '../../src/journeys/index.ts';
 import { startEmbeddedPipeline } from '../../src/journeys/demo/index.ts';
@@ -19,7 +20,7 @@ describe.skipIf(!pgAvailable)('order visibility on PostgreSQL', () => {
       { dialect: 'postgres', postgres: { url: database.url } },
       { logger: silentLogger() },
     );
-    await store.migrate([...storeMigrations, ...syncMigrations, ...journeysMigrations]);
+    await store.migrate([...storeMigrations, ...eventsMigrations, ...syncMigrations, ...journeysMigrations]);
   });
   afterAll(async () => {
     await store?.close();

@@ -4,6 +4,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { startEmbeddedPipeline, type EmbeddedPipeline } from '../../src/journeys/demo/index.ts';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.ts';
 import { listDeadLetters } from '../../src/sync/index.ts';
+import { EventLog } from '../../src/events/index.ts';
 
 let sandbox: Sandbox | undefined;
 let pipeline: EmbeddedPipeline | undefined;
@@ -130,6 +131,22 @@ describe('order visibility over HTTP', () => {
     expect(bodies.filter((b) => b.includes('is on credit hold'))).toHaveLength(1);
     expect(bodies.filter((b) => b.includes('by credit.manager'))).toHaveLength(1);
     expect(bodies).toHaveLength(3);
+
+    // Every captured change is on the event log, written in the capture transaction (outbox): the
+    // order's own events in entity order, the hold and release among them, each once.
+    const log = new EventLog({ store: pipeline.store });
+    await log.publish();
+    const events = await log.read(0, 10_000);
+    const ofOrder = events.filter((e) => e.entity.kind === 'order' && e.data.externalId === orderId);
+    const orderEntity = ofOrder[0]!.entity.id;
+    const orderEvents = events.filter((e) => e.entity.kind === 'order' && e.entity.id === orderEntity);
+    expect(orderEvents[0]!.type).toBe('order:created');
+    expect(orderEvents.filter((e) => e.type === 'order:credit-held')).toHaveLength(1);
+    expect(orderEvents.filter((e) => e.type === 'order:credit-released')).toHaveLength(1);
+    expect(orderEvents.map((e) => e.entitySeq)).toEqual(orderEvents.map((_, i) => i + 1));
+    expect(
+      events.filter((e) => e.type === 'case:opened' && e.data.externalId === String(caseId)),
+    ).toHaveLength(1);
   });
 
   it('coalesces a burst of ten order changes into one case field write', async () => {

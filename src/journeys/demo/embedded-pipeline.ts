@@ -13,13 +13,14 @@ import { inboundHookRoutes } from '../../events/index.ts';
 import { generateWebhookSecret, type Sandbox } from '../../sandbox/index.ts';
 import { openStore, storeMigrations, type Store } from '../../store/index.ts';
 import { FieldOwnership, syncMigrations } from '../../sync/index.ts';
+import { eventsMigrations } from '../../events/index.ts';
 import { silentLogger, type Logger, type MetricsRegistry } from '../../telemetry/index.ts';
 import { journeysMigrations } from '../order-visibility/migrations.ts';
 import { OrderVisibilityJourney, type RetryOptions } from '../order-visibility/order-visibility-journey.ts';
 
 export interface EmbeddedPipelineOptions {
   readonly sandbox: Sandbox;
-  /** Store to use, already migrated with `journeysMigrations` (default: a fresh temp SQLite store). */
+  /** Store to use, already migrated with the events, sync and `journeysMigrations` (default: a fresh temp SQLite store). */
   readonly store?: Store;
   /** Tenant the records belong to (default `demo`). */
   readonly tenantId?: string;
@@ -64,7 +65,7 @@ export async function startEmbeddedPipeline(options: EmbeddedPipelineOptions): P
       { dialect: 'sqlite', sqlite: { path: join(tempDir, 'crossdock.db') } },
       { logger },
     );
-    await store.migrate([...storeMigrations, ...syncMigrations, ...journeysMigrations]);
+    await store.migrate([...storeMigrations, ...eventsMigrations, ...syncMigrations, ...journeysMigrations]);
   }
   const erp = new SandboxErpConnector(
     { url: sandbox.urls.erp, timeoutMs: 5000 },

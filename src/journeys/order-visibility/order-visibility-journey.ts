@@ -19,6 +19,7 @@ import {
   Propagator,
   setDesired,
   writeDeadLetter,
+  findCanonicalId,
   type CapturedChange,
   type FieldOwnership,
 } from '../../sync/index.ts';
@@ -26,6 +27,8 @@ import type { SyncDb } from '../../sync/tables.ts';
 import { silentLogger, type Logger, type MetricsRegistry } from '../../telemetry/index.ts';
 import { JourneyWriteFailedError } from '../errors.ts';
 import { registerOrderVisibilityMappers } from './mappers.ts';
+import { changeEvents } from './change-events.ts';
+import { appendEvents } from '../../events/index.ts';
 import type { JourneysDb, JrnCaseLinksTable } from './migrations.ts';
 import {
   orderMilestones,
@@ -307,6 +310,14 @@ export class OrderVisibilityJourney {
     tx.afterCommit(() => {
       this.#counts.captured++;
     });
+    // The change goes on the event log in this transaction (outbox): committed together or not at all.
+    const events = await changeEvents(change, (orderNumber) =>
+      findCanonicalId(tx.db<SyncDb>(), change.tenantId, 'order', {
+        system: this.#o.systems.erp,
+        externalId: orderNumber,
+      }),
+    );
+    if (events.length > 0) await appendEvents(tx, events);
     const { erp, helpdesk } = this.#o.systems;
     if (change.system === erp) {
       const kind = PART_OF_KIND[change.entity.kind];
