@@ -9,6 +9,7 @@ import path from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import pg from 'pg';
 import * as prettier from 'prettier';
+import { allMigrations } from '../src/app/store-setup.ts';
 import { openStore, type Migration, type Store } from '../src/store/index.ts';
 import { dumpSchema } from '../src/store/schema-dump.ts';
 import { SCHEMA_SNAPSHOT_FILE, writeSchemaSnapshots } from '../src/domain/schema-snapshots.ts';
@@ -17,37 +18,9 @@ const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 export const SCHEMA_DIR = path.join(root, 'src', 'store', 'schema');
 const PG_ADMIN_URL = process.env.CROSSDOCK_TEST_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/postgres';
 
-/**
- * Every part's migrations: the `xxxMigrations` names each `src/<part>/index.ts` re-exports. Only the
- * files those names come from are imported, so a part's unrelated code never runs here.
- */
+/** Every part's migrations: the one list the service applies (src/app/store-setup.ts). */
 export async function collectMigrations(): Promise<Migration[]> {
-  const all: Migration[] = [];
-  const src = path.join(root, 'src');
-  for (const part of fs.readdirSync(src).sort()) {
-    const index = path.join(src, part, 'index.ts');
-    if (!fs.existsSync(index)) continue;
-    const text = fs.readFileSync(index, 'utf8');
-    for (const match of text.matchAll(/export\s*\{([^}]*)\}\s*from\s*'([^']+)'/g)) {
-      const names = match[1]!
-        .split(',')
-        .map((n) => n.trim())
-        .filter((n) => /^\w+Migrations$/.test(n));
-      if (names.length === 0) continue;
-      const mod = (await import(pathToFileURL(path.join(src, part, match[2]!)).href)) as Record<
-        string,
-        unknown
-      >;
-      for (const name of names) all.push(...(mod[name] as Migration[]));
-    }
-    // A list declared in the index itself (`export const xMigrations = [...]`).
-    const declared = [...text.matchAll(/export\s+const\s+(\w+Migrations)\b/g)].map((m) => m[1]!);
-    if (declared.length > 0) {
-      const mod = (await import(pathToFileURL(index).href)) as Record<string, unknown>;
-      for (const name of declared) all.push(...(mod[name] as Migration[]));
-    }
-  }
-  return all;
+  return allMigrations();
 }
 
 function header(migrations: readonly Migration[]): string {

@@ -12,6 +12,12 @@ import {
 import type { LoadedConfig } from '../config/index.ts';
 import { createMetricsRegistry, type Logger, type MetricsRegistry } from '../telemetry/index.ts';
 import type { Store } from '../store/index.ts';
+import {
+  startDemoPipeline,
+  startJourneys,
+  type DemoPipeline,
+  type RunningJourneys,
+} from '../journeys/index.ts';
 import { EventService, eventsAdminRoutes, eventStreamRoutes } from '../events/index.ts';
 import {
   WorkflowAdminService,
@@ -115,6 +121,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     },
   ];
 
+  const journeysConfigured = config.journeys?.orderVisibility !== undefined;
   try {
     const migrated = await migrateStore(store);
     logger.info(
@@ -124,6 +131,28 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     for (const c of components) {
       await c.start?.();
       started.push(c);
+    }
+    if (journeysConfigured) {
+      const journeys: RunningJourneys = await startJourneys({
+        config,
+        store,
+        defaultTenant: config.tenants[0]?.id ?? 'default',
+        logger: logger.child({ part: 'journeys' }),
+        metrics,
+      });
+      started.push({ name: 'journeys', stop: () => journeys.stop(), routes: journeys.routes });
+    }
+    if (options.demo === true) {
+      // The sandbox systems on 7401-7404, generated traffic and the order-visibility journey between
+      // them, on this service's store. Metrics are left to configured journeys when there are some.
+      const demo: DemoPipeline = await startDemoPipeline({
+        store,
+        tenantId: config.tenants[0]?.id ?? 'default',
+        logger: logger.child({ part: 'demo' }),
+        ...(journeysConfigured ? {} : { metrics }),
+      });
+      started.push({ name: 'demo', stop: () => demo.stop() });
+      logger.info({ sandbox: demo.sandbox.urls }, 'demo: sandbox systems and traffic started');
     }
   } catch (error) {
     await stopComponents();

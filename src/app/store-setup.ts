@@ -15,10 +15,17 @@ import type { Logger, MetricsRegistry } from '../telemetry/index.ts';
 import { workflowMigrations } from '../workflow/index.ts';
 import { eventsMigrations } from '../events/index.ts';
 import { syncMigrations } from '../sync/index.ts';
+import { journeysMigrations } from '../journeys/index.ts';
 
 /** Every part's migrations, in the order the store applies them (by id). */
 export function allMigrations(): Migration[] {
-  return [...storeMigrations, ...workflowMigrations, ...eventsMigrations, ...syncMigrations];
+  return [
+    ...storeMigrations,
+    ...workflowMigrations,
+    ...eventsMigrations,
+    ...syncMigrations,
+    ...journeysMigrations,
+  ];
 }
 
 export function sqlitePathOf(config: CrossdockConfig): string {

@@ -9,6 +9,7 @@ import { migrateStore, openConfiguredStore } from '../app/store-setup.ts';
 import { createLogger, type LogLevel } from '../telemetry/index.ts';
 import { registerEventsCommands } from '../events/index.ts';
 import { registerRunsCommands } from '../workflow/index.ts';
+import { registerDemoCommand } from '../journeys/index.ts';
 import { addTargetOptions, eventsApiLender, runsAdminLender } from './admin-context.ts';
 import { EXIT, reportFailure } from './exit.ts';
 
@@ -92,6 +93,8 @@ export function buildProgram(): Command {
         `${file}: valid (store ${c.store.dialect}, port ${c.server.port}, tenants ${c.tenants.map((t) => t.id).join(', ')}, ${c.auth.apiKeys.length} API keys)`,
       );
     });
+
+  registerDemoCommand(program);
 
   // Admin command groups act through a running server's API, or on the store when none runs. The
   // lenders read the group's --config/--server options when a subcommand runs.

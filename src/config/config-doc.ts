@@ -32,6 +32,10 @@ function rows(schema: TSchema, path: string[], envByKey: Map<string, string[]>, 
   if (KindGuard.IsArray(schema) && KindGuard.IsObject(schema.items)) {
     rows(schema.items, [...path, '[]'], envByKey, out);
   }
+  if (KindGuard.IsRecord(schema)) {
+    const value = Object.values(schema.patternProperties)[0];
+    if (value !== undefined && KindGuard.IsObject(value)) rows(value, [...path, '<name>'], envByKey, out);
+  }
 }
 
 export function renderConfigDoc(): string {

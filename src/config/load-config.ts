@@ -54,7 +54,8 @@ export function scalarKeys(schema: TSchema = ConfigSchema, path: string[] = []):
   if (KindGuard.IsObject(schema)) {
     return Object.entries(schema.properties).flatMap(([name, child]) => scalarKeys(child, [...path, name]));
   }
-  if (KindGuard.IsArray(schema)) return [];
+  // Lists and maps keyed by name (systems) are set in the file, not by environment variables.
+  if (KindGuard.IsArray(schema) || KindGuard.IsRecord(schema)) return [];
   if (KindGuard.IsUnion(schema) && schema.anyOf.some((x) => KindGuard.IsArray(x))) return [];
   const alias = (schema as Record<string, unknown>)[ENV_ALIAS];
   return [{ path, schema, envNames: [envNameOf(path), ...(typeof alias === 'string' ? [alias] : [])] }];
@@ -66,6 +67,7 @@ function schemaAt(path: Path, schema: TSchema = ConfigSchema): TSchema | undefin
     if (s === undefined) return undefined;
     if (KindGuard.IsObject(s)) s = s.properties[String(part)];
     else if (KindGuard.IsArray(s)) s = s.items;
+    else if (KindGuard.IsRecord(s)) s = Object.values(s.patternProperties)[0];
     else if (KindGuard.IsUnion(s)) s = s.anyOf.find((x) => KindGuard.IsArray(x))?.items;
     else return undefined;
   }
@@ -92,6 +94,8 @@ export function expectedForm(schema: TSchema): string {
     }
     case 'Boolean':
       return 'true or false';
+    case 'Null':
+      return 'null';
     case 'Literal':
       return JSON.stringify(s.const);
     case 'Union': {
@@ -102,6 +106,8 @@ export function expectedForm(schema: TSchema): string {
       return `a list, each ${expectedForm(s.items as TSchema)}`;
     case 'Object':
       return `a mapping with keys ${Object.keys(s.properties as object).join(', ')}`;
+    case 'Record':
+      return 'a mapping from names to settings';
     default:
       return 'a valid value';
   }

@@ -1,4 +1,4 @@
-import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -186,4 +186,36 @@ describe('admin subcommands', () => {
       proc.child.kill('SIGKILL');
     }
   });
+});
+
+describe('crossdock start --demo', () => {
+  it('answers /health, runs the sandbox with traffic, and puts business events on the log', async () => {
+    const dir = tempDir();
+    const began = Date.now();
+    const proc = startCli(['start', '--demo', '--port', '0'], {
+      env: { CROSSDOCK_DATA_DIR: join(dir, 'data') },
+    });
+    try {
+      const url = (JSON.parse(await proc.waitFor(/crossdock started/, 30_000)) as { url: string }).url;
+      expect((await fetch(`${url}/health`)).status).toBe(200);
+      console.log(`start --demo answered /health ${Date.now() - began} ms after launch`);
+      await proc.waitFor(/demo: sandbox systems and traffic started/);
+      await proc.waitFor(/crossdock demo · orders [1-9]/, 30_000);
+      const key = readFileSync(join(dir, 'data', 'admin.key'), 'utf8').trim();
+      let types: string[] = [];
+      const created = 'dev.crossdock.order.created'; // CloudEvents type of order:created
+      for (let i = 0; i < 60 && !types.includes(created); i++) {
+        const res = await fetch(`${url}/v1/admin/events/tail?limit=500`, {
+          headers: { authorization: `Bearer ${key}` },
+        });
+        types = ((await res.json()) as { events: { type: string }[] }).events.map((e) => e.type);
+        if (!types.includes(created)) await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(types).toContain(created);
+      proc.child.kill('SIGTERM');
+      expect(await proc.exited).toBe(0);
+    } finally {
+      proc.child.kill('SIGKILL');
+    }
+  }, 90_000);
 });

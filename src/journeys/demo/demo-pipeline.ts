@@ -15,6 +15,8 @@ export interface DemoPipelineOptions {
   /** New orders a second (default 1). */
   readonly ordersPerSecond?: number;
   readonly seed?: number;
+  /** Tenant the demo's records belong to (default `demo`). */
+  readonly tenantId?: string;
   /** Store migrated with `journeysMigrations` (default: a temp SQLite store of its own). */
   readonly store?: Store;
   /** Where the live summary goes (default process.stderr); null for none. */
@@ -50,6 +52,7 @@ export async function startDemoPipeline(options: DemoPipelineOptions = {}): Prom
   const pipeline = await startEmbeddedPipeline({
     sandbox,
     logger,
+    ...(options.tenantId === undefined ? {} : { tenantId: options.tenantId }),
     ...(options.store === undefined ? {} : { store: options.store }),
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
