@@ -13,7 +13,14 @@ export {
   InvoiceDisputeArgs,
 } from './sandbox-erp-connector.ts';
 export type { SandboxErpConfig } from './sandbox-erp-connector.ts';
-export { readUpdatedSinceCursor, nextCursor, cursorQuery, isoMillis } from './updated-since-cursor.ts';
-export type { UpdatedSinceCursor, PagedAnswer } from './updated-since-cursor.ts';
+export {
+  readUpdatedSinceCursor,
+  nextCursor,
+  cursorQuery,
+  isoMillis,
+  updatedSinceStreams,
+  readUpdatedSincePage,
+} from './updated-since-cursor.ts';
+export type { UpdatedSinceCursor, PagedAnswer, UpdatedSinceStream } from './updated-since-cursor.ts';
 export { sandboxWebhookHandler, toSourceRecord } from './sandbox-webhooks.ts';
 export type { SandboxRecord } from './sandbox-webhooks.ts';

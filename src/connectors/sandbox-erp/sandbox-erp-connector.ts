@@ -18,16 +18,11 @@ import type {
   WebhookHandler,
   WriteOutcome,
 } from '../connector.ts';
-import {
-  ConnectorConfigInvalidError,
-  ConnectorError,
-  ConnectorUnknownCommandError,
-  ConnectorUnknownStreamError,
-} from '../errors.ts';
+import { ConnectorConfigInvalidError, ConnectorError, ConnectorUnknownCommandError } from '../errors.ts';
 import { CrossdockError } from '../../errors/index.ts';
 import { HttpClient, TokenBucketRateBudget } from '../http/index.ts';
-import { sandboxWebhookHandler, toSourceRecord } from './sandbox-webhooks.ts';
-import { cursorQuery, nextCursor, readUpdatedSinceCursor, type PagedAnswer } from './updated-since-cursor.ts';
+import { sandboxWebhookHandler } from './sandbox-webhooks.ts';
+import { readUpdatedSincePage, updatedSinceStreams } from './updated-since-cursor.ts';
 
 const SYSTEM = 'sandbox-erp';
 
@@ -308,37 +303,14 @@ export class SandboxErpConnector implements Connector<ErpRecord> {
   }
 
   streams(): Promise<readonly StreamDescription[]> {
-    return Promise.resolve(
-      SANDBOX_ERP_STREAMS.map((s) => ({
-        name: s.name,
-        entity: s.entity,
-        key: 'id',
-        cursorField: 'updated_at',
-        overlapMs: this.overlapMs,
-        description: `GET ${s.path} by (updated_at, id)`,
-      })),
-    );
+    return Promise.resolve(updatedSinceStreams(SANDBOX_ERP_STREAMS, this.overlapMs));
   }
 
-  async read(request: ReadRequest): Promise<ReadResult<ErpRecord>> {
-    const spec = SANDBOX_ERP_STREAMS.find((s) => s.name === request.stream);
-    if (spec === undefined) throw new ConnectorUnknownStreamError(SYSTEM, request.stream);
-    const cursor = readUpdatedSinceCursor(SYSTEM, request.stream, request.cursor);
-    const limit = Math.max(1, Math.min(1000, request.limit ?? this.pageSize));
-    const response = await this.http.request({
-      method: 'GET',
-      path: spec.path,
-      query: cursorQuery(cursor, limit),
-      priority: 'low',
-      operation: `GET ${spec.path}`,
-      ...(request.signal === undefined ? {} : { signal: request.signal }),
+  read(request: ReadRequest): Promise<ReadResult<ErpRecord>> {
+    return readUpdatedSincePage<ErpRecord>(this.http, SYSTEM, SANDBOX_ERP_STREAMS, request, {
+      pageSize: this.pageSize,
+      overlapMs: this.overlapMs,
     });
-    const page = response.json<PagedAnswer<ErpRecord>>();
-    return {
-      records: page.data.map((r) => toSourceRecord(spec.name, r)),
-      cursor: { ...nextCursor(cursor, page, this.overlapMs) },
-      hasMore: page.paging.has_more,
-    };
   }
 
   async write(command: Command): Promise<WriteOutcome> {

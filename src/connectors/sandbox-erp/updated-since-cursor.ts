@@ -2,8 +2,10 @@
 // sandbox systems stamp records to the second, so a record written later in a second we already
 // paged past can sort before our position: when a read catches up, the next one starts an overlap
 // (default 2 s) before the newest timestamp seen, and the engine drops the repeats.
-import type { Cursor } from '../connector.ts';
-import { ConnectorCursorInvalidError } from '../errors.ts';
+import type { Cursor, ReadRequest, ReadResult, StreamDescription } from '../connector.ts';
+import { ConnectorCursorInvalidError, ConnectorUnknownStreamError } from '../errors.ts';
+import type { HttpClient } from '../http/index.ts';
+import { toSourceRecord, type SandboxRecord } from './sandbox-webhooks.ts';
 
 export interface UpdatedSinceCursor {
   readonly v: 1;
@@ -80,4 +82,54 @@ export function nextCursor<T extends { id: string | number; updated_at: string }
 /** `2026-11-27T16:20:01Z` → `2026-11-27T16:20:01.000Z`, the form SourceRecord.updatedAt takes. */
 export function isoMillis(stamp: string): string {
   return new Date(Date.parse(stamp)).toISOString();
+}
+
+/** One "changed since" list of a sandbox system: stream name, canonical kind, list path. */
+export interface UpdatedSinceStream {
+  readonly name: string;
+  readonly entity: string;
+  readonly path: string;
+}
+
+/** The stream descriptions of a sandbox system whose lists page by (updated_at, id). */
+export function updatedSinceStreams(
+  streams: readonly UpdatedSinceStream[],
+  overlapMs: number,
+): StreamDescription[] {
+  return streams.map((s) => ({
+    name: s.name,
+    entity: s.entity,
+    key: 'id',
+    cursorField: 'updated_at',
+    overlapMs,
+    description: `GET ${s.path} by (updated_at, id)`,
+  }));
+}
+
+/** Reads one page of a sandbox system's "changed since" list and the cursor after it. */
+export async function readUpdatedSincePage<T extends SandboxRecord>(
+  http: Pick<HttpClient, 'request'>,
+  system: string,
+  streams: readonly UpdatedSinceStream[],
+  request: ReadRequest,
+  options: { readonly pageSize: number; readonly overlapMs: number },
+): Promise<ReadResult<T>> {
+  const spec = streams.find((s) => s.name === request.stream);
+  if (spec === undefined) throw new ConnectorUnknownStreamError(system, request.stream);
+  const cursor = readUpdatedSinceCursor(system, request.stream, request.cursor);
+  const limit = Math.max(1, Math.min(1000, request.limit ?? options.pageSize));
+  const response = await http.request({
+    method: 'GET',
+    path: spec.path,
+    query: cursorQuery(cursor, limit),
+    priority: 'low',
+    operation: `GET ${spec.path}`,
+    ...(request.signal === undefined ? {} : { signal: request.signal }),
+  });
+  const page = response.json<PagedAnswer<T>>();
+  return {
+    records: page.data.map((r) => toSourceRecord(spec.name, r)),
+    cursor: { ...nextCursor(cursor, page, options.overlapMs) },
+    hasMore: page.paging.has_more,
+  };
 }

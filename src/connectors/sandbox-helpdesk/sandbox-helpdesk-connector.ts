@@ -21,22 +21,10 @@ import {
   type WebhookHandler,
   type WriteOutcome,
 } from '../connector.ts';
-import {
-  ConnectorConfigInvalidError,
-  ConnectorError,
-  ConnectorUnknownCommandError,
-  ConnectorUnknownStreamError,
-} from '../errors.ts';
+import { ConnectorConfigInvalidError, ConnectorError, ConnectorUnknownCommandError } from '../errors.ts';
 import { CrossdockError } from '../../errors/index.ts';
 import { HttpClient, TokenBucketRateBudget } from '../http/index.ts';
-import {
-  cursorQuery,
-  nextCursor,
-  readUpdatedSinceCursor,
-  sandboxWebhookHandler,
-  toSourceRecord,
-  type PagedAnswer,
-} from '../sandbox-erp/index.ts';
+import { readUpdatedSincePage, sandboxWebhookHandler, updatedSinceStreams } from '../sandbox-erp/index.ts';
 
 const SYSTEM = 'sandbox-helpdesk';
 
@@ -266,37 +254,14 @@ export class SandboxHelpdeskConnector implements Connector<HelpdeskRecord> {
   }
 
   streams(): Promise<readonly StreamDescription[]> {
-    return Promise.resolve(
-      STREAMS.map((s) => ({
-        name: s.name,
-        entity: s.entity,
-        key: 'id',
-        cursorField: 'updated_at',
-        overlapMs: this.overlapMs,
-        description: `GET ${s.path} by (updated_at, id)`,
-      })),
-    );
+    return Promise.resolve(updatedSinceStreams(STREAMS, this.overlapMs));
   }
 
-  async read(request: ReadRequest): Promise<ReadResult<HelpdeskRecord>> {
-    const spec = STREAMS.find((s) => s.name === request.stream);
-    if (spec === undefined) throw new ConnectorUnknownStreamError(SYSTEM, request.stream);
-    const cursor = readUpdatedSinceCursor(SYSTEM, request.stream, request.cursor);
-    const limit = Math.max(1, Math.min(1000, request.limit ?? this.pageSize));
-    const response = await this.http.request({
-      method: 'GET',
-      path: spec.path,
-      query: cursorQuery(cursor, limit),
-      priority: 'low',
-      operation: `GET ${spec.path}`,
-      ...(request.signal === undefined ? {} : { signal: request.signal }),
+  read(request: ReadRequest): Promise<ReadResult<HelpdeskRecord>> {
+    return readUpdatedSincePage<HelpdeskRecord>(this.http, SYSTEM, STREAMS, request, {
+      pageSize: this.pageSize,
+      overlapMs: this.overlapMs,
     });
-    const page = response.json<PagedAnswer<HelpdeskRecord>>();
-    return {
-      records: page.data.map((r) => toSourceRecord(spec.name, r)),
-      cursor: { ...nextCursor(cursor, page, this.overlapMs) },
-      hasMore: page.paging.has_more,
-    };
   }
 
   async write(command: Command): Promise<WriteOutcome> {
