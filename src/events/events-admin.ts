@@ -269,50 +269,7 @@ export class EventsAdmin {
 
   /** Puts a dead-lettered event back for delivery (after the cause is fixed); its entity stays held until it succeeds. */
   async redrive(id: string, scope: TenantScope, by: string): Promise<DeadLetter> {
-    const dl = await this.deadLetter(id, scope);
-    if (dl.status !== 'open') throw new DeadLetterResolvedError(id, dl.status);
-    const now = Date.now();
-    await this.log.store.transaction(async (tx) => {
-      const db = tx.db<EventsDb>();
-      const claimed = await db
-        .updateTable('ev_dead_letters')
-        .set({ status: 'redriven', resolved_at: now, resolved_by: by })
-        .where('id', '=', id)
-        .where('status', '=', 'open')
-        .executeTakeFirst();
-      if (Number(claimed.numUpdatedRows) !== 1) throw new DeadLetterResolvedError(id, 'resolved');
-      // Tells the process owning the consumer to reread its held events.
-      await db
-        .updateTable('ev_consumers')
-        .set((eb) => ({ admin_version: eb('admin_version', '+', 1) }))
-        .where('name', '=', dl.consumer)
-        .execute();
-      await db
-        .insertInto('ev_parked')
-        .values({
-          consumer: dl.consumer,
-          generation: dl.generation,
-          event_id: dl.eventId,
-          position: dl.position,
-          tenant_id: dl.tenantId,
-          entity_kind: dl.entity.kind,
-          entity_id: dl.entity.id,
-          entity_seq: dl.entitySeq,
-          reason: 'retry',
-          attempts: 0,
-          next_attempt_at: now,
-          history: JSON.stringify(dl.history),
-          event: JSON.stringify(dl.event),
-        })
-        .onConflict((oc) =>
-          oc
-            .columns(['consumer', 'generation', 'event_id'])
-            .doUpdateSet({ reason: 'retry', attempts: 0, next_attempt_at: now }),
-        )
-        .execute();
-    });
-    this.wake(dl.consumer);
-    return this.deadLetter(id, scope);
+    return this.#resolve(id, scope, by, 'redriven');
   }
 
   /**
@@ -320,14 +277,29 @@ export class EventsAdmin {
    * consumer's owner applies the skip at its next step (it is the only writer of entity states).
    */
   async skip(id: string, scope: TenantScope, by: string): Promise<DeadLetter> {
+    return this.#resolve(id, scope, by, 'skipped');
+  }
+
+  /**
+   * Closes an open dead letter and parks its event for the consumer's owner: `retry` (attempts reset)
+   * for a redrive, `skip` for a skip. Bumping the consumer's admin version tells the owning process to
+   * reread its held events.
+   */
+  async #resolve(
+    id: string,
+    scope: TenantScope,
+    by: string,
+    outcome: 'redriven' | 'skipped',
+  ): Promise<DeadLetter> {
     const dl = await this.deadLetter(id, scope);
     if (dl.status !== 'open') throw new DeadLetterResolvedError(id, dl.status);
     const now = Date.now();
+    const reason = outcome === 'redriven' ? 'retry' : 'skip';
     await this.log.store.transaction(async (tx) => {
       const db = tx.db<EventsDb>();
       const claimed = await db
         .updateTable('ev_dead_letters')
-        .set({ status: 'skipped', resolved_at: now, resolved_by: by })
+        .set({ status: outcome, resolved_at: now, resolved_by: by })
         .where('id', '=', id)
         .where('status', '=', 'open')
         .executeTakeFirst();
@@ -348,7 +320,7 @@ export class EventsAdmin {
           entity_kind: dl.entity.kind,
           entity_id: dl.entity.id,
           entity_seq: dl.entitySeq,
-          reason: 'skip',
+          reason,
           attempts: 0,
           next_attempt_at: now,
           history: JSON.stringify(dl.history),
@@ -357,7 +329,11 @@ export class EventsAdmin {
         .onConflict((oc) =>
           oc
             .columns(['consumer', 'generation', 'event_id'])
-            .doUpdateSet({ reason: 'skip', next_attempt_at: now }),
+            .doUpdateSet(
+              reason === 'retry'
+                ? { reason, attempts: 0, next_attempt_at: now }
+                : { reason, next_attempt_at: now },
+            ),
         )
         .execute();
     });
