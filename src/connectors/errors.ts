@@ -2,6 +2,8 @@
 // can help and, for writes, whether the effect is known: a timeout after the request was sent is
 // AMBIGUOUS (the system may have applied it), so the caller checks before retrying.
 import { CrossdockError, defineError, type CrossdockErrorOptions } from '../errors/index.ts';
+import type { TSchema } from '@sinclair/typebox';
+import { Value } from '@sinclair/typebox/value';
 
 /** Where a failed request stood when it failed, which decides what a retry of a write may do. */
 export const DELIVERY = {
@@ -314,4 +316,19 @@ export class ConnectorConfigInvalidError extends CrossdockError {
 /** True when `error` is a connector failure whose write may nevertheless have been applied. */
 export function isAmbiguous(error: unknown): boolean {
   return error instanceof ConnectorError && error.ambiguous;
+}
+
+/** What a value breaks of a schema, one `path message` line per issue, for config and args errors. */
+export function schemaIssues(schema: TSchema, value: unknown, separator = ' '): string[] {
+  return [...Value.Errors(schema, value)].map((e) => `${e.path || '/'}${separator}${e.message}`);
+}
+
+/** Checks a command's args against its schema; throws the typed error naming each bad field. */
+export function assertCommandArgs(system: string, type: string, schema: TSchema, args: unknown): void {
+  if (Value.Check(schema, args)) return;
+  throw new ConnectorUnknownCommandError(
+    system,
+    type,
+    `invalid args: ${schemaIssues(schema, args).join('; ')}`,
+  );
 }

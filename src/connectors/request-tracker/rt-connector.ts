@@ -11,7 +11,7 @@
 // strictly forward, and each pass starts `overlapMs` before the newest LastUpdated seen (RT has 1 s
 // resolution and sets LastUpdated before its request commits). Transactions never change, so they
 // are paged by id with the same overlap on `Created`. Repeats are dropped by the engine on (id, updated).
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import {
   effectMarker,
@@ -37,6 +37,7 @@ import {
   ConnectorSystemError,
   ConnectorUnknownCommandError,
   ConnectorUnknownStreamError,
+  schemaIssues,
 } from '../errors.ts';
 import { CrossdockError } from '../../errors/index.ts';
 import { HttpClient, TokenBucketRateBudget, type HttpRequest } from '../http/index.ts';
@@ -238,7 +239,7 @@ export class RequestTrackerConnector implements Connector<Json> {
     secrets: Readonly<Record<string, string>>,
     deps: ConnectorDeps,
   ) {
-    const issues = [...Value.Errors(RtConfigSchema, config)].map((e) => `${e.path || '/'}: ${e.message}`);
+    const issues = schemaIssues(RtConfigSchema, config, ': ');
     if (typeof secrets.token !== 'string' || secrets.token.length === 0) issues.push('secret token: missing');
     try {
       assertTimeZone(config.timezone ?? 'UTC');
@@ -656,13 +657,12 @@ export class RequestTrackerConnector implements Connector<Json> {
     await this.http.close();
   }
 
-  private badArgs(
-    type: string,
-    schema: Parameters<typeof Value.Errors>[0],
-    args: unknown,
-  ): ConnectorUnknownCommandError {
-    const detail = [...Value.Errors(schema, args)].map((e) => `${e.path || '/'} ${e.message}`).join('; ');
-    return new ConnectorUnknownCommandError('request-tracker', type, `invalid args: ${detail}`);
+  private badArgs(type: string, schema: TSchema, args: unknown): ConnectorUnknownCommandError {
+    return new ConnectorUnknownCommandError(
+      'request-tracker',
+      type,
+      `invalid args: ${schemaIssues(schema, args).join('; ')}`,
+    );
   }
 
   private async outcome(run: () => Promise<WriteOutcome>): Promise<WriteOutcome> {

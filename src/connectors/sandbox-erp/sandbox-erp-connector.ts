@@ -3,7 +3,6 @@
 // Webhooks, and writes order, invoice and return commands with the ERP's native Idempotency-Key.
 // It talks HTTP only, like a connector to any other ERP; it never reaches into the sandbox's state.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 import type {
   CheckItem,
   CheckResult,
@@ -18,7 +17,13 @@ import type {
   WebhookHandler,
   WriteOutcome,
 } from '../connector.ts';
-import { ConnectorConfigInvalidError, ConnectorError, ConnectorUnknownCommandError } from '../errors.ts';
+import {
+  ConnectorConfigInvalidError,
+  ConnectorError,
+  ConnectorUnknownCommandError,
+  assertCommandArgs,
+  schemaIssues,
+} from '../errors.ts';
 import { CrossdockError } from '../../errors/index.ts';
 import { HttpClient, TokenBucketRateBudget } from '../http/index.ts';
 import { sandboxWebhookHandler } from './sandbox-webhooks.ts';
@@ -237,9 +242,7 @@ export class SandboxErpConnector implements Connector<ErpRecord> {
     secrets: Readonly<Record<string, string>>,
     deps: ConnectorDeps,
   ) {
-    const issues = [...Value.Errors(SandboxErpConfigSchema, config)].map(
-      (e) => `${e.path || '/'}: ${e.message}`,
-    );
+    const issues = schemaIssues(SandboxErpConfigSchema, config, ': ');
     if (typeof secrets.apiKey !== 'string' || secrets.apiKey === '') issues.push('secret apiKey: missing');
     if (issues.length > 0) throw new ConnectorConfigInvalidError(SYSTEM, issues);
     this.pageSize = config.pageSize ?? 100;
@@ -316,12 +319,7 @@ export class SandboxErpConnector implements Connector<ErpRecord> {
   async write(command: Command): Promise<WriteOutcome> {
     const spec = COMMANDS[command.type];
     if (spec === undefined) throw new ConnectorUnknownCommandError(SYSTEM, command.type);
-    if (!Value.Check(spec.schema, command.args)) {
-      const detail = [...Value.Errors(spec.schema, command.args)]
-        .map((e) => `${e.path || '/'} ${e.message}`)
-        .join('; ');
-      throw new ConnectorUnknownCommandError(SYSTEM, command.type, `invalid args: ${detail}`);
-    }
+    assertCommandArgs(SYSTEM, command.type, spec.schema, command.args);
     const args = command.args as Record<string, unknown>;
     try {
       const response = await this.http.request({

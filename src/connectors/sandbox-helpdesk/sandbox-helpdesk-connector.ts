@@ -4,7 +4,6 @@
 // marker (`[crossdock:<key>]`) that `findEffect` searches for before anything is sent again; field
 // updates set values, so repeating one is harmless.
 import { Type, type Static } from '@sinclair/typebox';
-import { Value } from '@sinclair/typebox/value';
 import {
   effectMarker,
   type CheckItem,
@@ -21,7 +20,13 @@ import {
   type WebhookHandler,
   type WriteOutcome,
 } from '../connector.ts';
-import { ConnectorConfigInvalidError, ConnectorError, ConnectorUnknownCommandError } from '../errors.ts';
+import {
+  ConnectorConfigInvalidError,
+  ConnectorError,
+  ConnectorUnknownCommandError,
+  assertCommandArgs,
+  schemaIssues,
+} from '../errors.ts';
 import { CrossdockError } from '../../errors/index.ts';
 import { HttpClient, TokenBucketRateBudget } from '../http/index.ts';
 import { readUpdatedSincePage, sandboxWebhookHandler, updatedSinceStreams } from '../sandbox-erp/index.ts';
@@ -177,9 +182,7 @@ export class SandboxHelpdeskConnector implements Connector<HelpdeskRecord> {
     secrets: Readonly<Record<string, string>>,
     deps: ConnectorDeps,
   ) {
-    const issues = [...Value.Errors(SandboxHelpdeskConfigSchema, config)].map(
-      (e) => `${e.path || '/'}: ${e.message}`,
-    );
+    const issues = schemaIssues(SandboxHelpdeskConfigSchema, config, ': ');
     if (typeof secrets.apiKey !== 'string' || secrets.apiKey === '') issues.push('secret apiKey: missing');
     if (issues.length > 0) throw new ConnectorConfigInvalidError(SYSTEM, issues);
     this.pageSize = config.pageSize ?? 100;
@@ -265,13 +268,8 @@ export class SandboxHelpdeskConnector implements Connector<HelpdeskRecord> {
   }
 
   async write(command: Command): Promise<WriteOutcome> {
-    const check = (schema: typeof CaseCommentArgs | typeof CaseCreateArgs | typeof CaseUpdateArgs) => {
-      if (Value.Check(schema, command.args)) return;
-      const detail = [...Value.Errors(schema, command.args)]
-        .map((e) => `${e.path || '/'} ${e.message}`)
-        .join('; ');
-      throw new ConnectorUnknownCommandError(SYSTEM, command.type, `invalid args: ${detail}`);
-    };
+    const check = (schema: typeof CaseCommentArgs | typeof CaseCreateArgs | typeof CaseUpdateArgs) =>
+      assertCommandArgs(SYSTEM, command.type, schema, command.args);
     switch (command.type) {
       case SANDBOX_HELPDESK_COMMANDS.caseComment:
         check(CaseCommentArgs);

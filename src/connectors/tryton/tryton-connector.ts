@@ -9,7 +9,7 @@
 // and the next pass starts `overlapMs` before the newest timestamp seen. Records in that window come
 // again; the engine drops them by (id, updatedAt). One page is two queries (written and never-written
 // records, each in key order), merged, so paging never skips or loops.
-import { Type, type Static } from '@sinclair/typebox';
+import { Type, type Static, type TSchema } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import {
   effectMarker,
@@ -35,6 +35,7 @@ import {
   ConnectorError,
   ConnectorUnknownCommandError,
   ConnectorUnknownStreamError,
+  schemaIssues,
 } from '../errors.ts';
 import { CrossdockError } from '../../errors/index.ts';
 import { HttpClient, TokenBucketRateBudget } from '../http/index.ts';
@@ -178,7 +179,7 @@ export class TrytonConnector implements Connector<Record<string, unknown>> {
     secrets: Readonly<Record<string, string>>,
     deps: ConnectorDeps,
   ) {
-    const issues = [...Value.Errors(TrytonConfigSchema, config)].map((e) => `${e.path || '/'}: ${e.message}`);
+    const issues = schemaIssues(TrytonConfigSchema, config, ': ');
     if (typeof secrets.password !== 'string') issues.push('secret password: missing');
     if (issues.length > 0) throw new ConnectorConfigInvalidError('tryton', issues);
     this.overlapMs = config.overlapMs ?? 120_000;
@@ -409,13 +410,12 @@ export class TrytonConnector implements Connector<Record<string, unknown>> {
     await this.http.close();
   }
 
-  private badArgs(
-    type: string,
-    schema: Parameters<typeof Value.Errors>[0],
-    args: unknown,
-  ): ConnectorUnknownCommandError {
-    const detail = [...Value.Errors(schema, args)].map((e) => `${e.path || '/'} ${e.message}`).join('; ');
-    return new ConnectorUnknownCommandError('tryton', type, `invalid args: ${detail}`);
+  private badArgs(type: string, schema: TSchema, args: unknown): ConnectorUnknownCommandError {
+    return new ConnectorUnknownCommandError(
+      'tryton',
+      type,
+      `invalid args: ${schemaIssues(schema, args).join('; ')}`,
+    );
   }
 
   /** Runs a command body and classifies its failure: ambiguous only when the effect is unknown. */
