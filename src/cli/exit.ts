@@ -18,6 +18,14 @@ export function reportFailure(error: unknown): number {
     console.error('See docs/config.md for every key, its default and its environment variable.');
     return EXIT.usage;
   }
+  const sys = error as NodeJS.ErrnoException & { address?: string; port?: number };
+  if (sys?.code === 'EADDRINUSE') {
+    console.error(
+      `crossdock: ${sys.address ?? 'address'}:${sys.port ?? '?'} is already in use. Stop what listens there, ` +
+        'or pick another port with --port N or CROSSDOCK_PORT (the demo sandbox also needs 7401-7404).',
+    );
+    return EXIT.failure;
+  }
   if (isCrossdockError(error)) {
     console.error(`crossdock: ${error.message} (${error.code})`);
     return error.status >= 400 && error.status < 500 ? EXIT.usage : EXIT.failure;

@@ -69,6 +69,25 @@ describe('crossdock command', () => {
   });
 });
 
+describe('crossdock start on a busy port', () => {
+  it('says which address is taken and how to pick another', async () => {
+    const { createServer } = await import('node:net');
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const port = (blocker.address() as { port: number }).port;
+    try {
+      const res = await runCli(['start', '--port', String(port)], {
+        env: { CROSSDOCK_DATA_DIR: join(tempDir(), 'data') },
+      });
+      expect(res.code).toBe(1);
+      expect(res.stderr).toContain(`127.0.0.1:${port} is already in use`);
+      expect(res.stderr).toContain('--port N or CROSSDOCK_PORT');
+    } finally {
+      blocker.close();
+    }
+  });
+});
+
 describe('crossdock migrate', () => {
   it('applies migrations to the configured SQLite file and is idempotent', async () => {
     const dir = tempDir();
