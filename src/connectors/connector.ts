@@ -18,7 +18,7 @@
 import type { TSchema } from '@sinclair/typebox';
 import type { CrossdockError } from '../errors/index.ts';
 import type { Logger, MetricsRegistry } from '../telemetry/index.ts';
-import type { RateBudget } from './http/rate-budget.ts';
+import type { Priority, RateBudget } from './http/rate-budget.ts';
 
 /** Any value that survives `JSON.parse(JSON.stringify(v))` unchanged. */
 export type JsonValue = string | number | boolean | null | JsonValue[] | { [key: string]: JsonValue };
@@ -128,6 +128,13 @@ export interface ReadRequest {
   readonly cursor?: Cursor;
   /** Upper bound on records returned (connector default applies if unset). */
   readonly limit?: number;
+  /**
+   * Without a cursor: read only records changed at or after this instant (ISO 8601), e.g. for an
+   * initial load of recent history. Ignored when `cursor` is set.
+   */
+  readonly since?: string;
+  /** Rate-budget priority of the reads (default `low`: capture can wait for writes). */
+  readonly priority?: Priority;
   readonly signal?: AbortSignal;
 }
 

@@ -13,11 +13,71 @@ const SystemName = Type.String({
 
 export const SystemConfigSchema = Type.Object(
   {
-    connector: Type.Union([Type.Literal('sandbox-erp'), Type.Literal('sandbox-helpdesk')], {
-      description: 'Connector type: `sandbox-erp` or `sandbox-helpdesk` (the journeys map these systems).',
+    connector: Type.Union(
+      [
+        Type.Literal('sandbox-erp'),
+        Type.Literal('sandbox-helpdesk'),
+        Type.Literal('tryton'),
+        Type.Literal('request-tracker'),
+      ],
+      {
+        description:
+          'Connector type: `sandbox-erp`, `tryton` (ERPs), `sandbox-helpdesk`, `request-tracker` (helpdesks).',
+      },
+    ),
+    baseUrl: Type.String({
+      description:
+        "Base URL of the system: `http://127.0.0.1:7401` (sandbox), Tryton's JSON-RPC URL with the database, `http://127.0.0.1:8000/tryton/`, RT's REST 2.0 URL, `http://127.0.0.1:8010/REST/2.0`.",
     }),
-    baseUrl: Type.String({ description: 'Base URL of the system, e.g. `http://127.0.0.1:7401`.' }),
-    apiKey: Type.String({ minLength: 1, description: 'API key, e.g. `${env:ERP_API_KEY}`.', ...SECRET }),
+    apiKey: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description:
+          "API key of a sandbox system, or the auth token of Request Tracker's integration user, e.g. `${env:RT_TOKEN}` (required for those connectors).",
+        ...SECRET,
+      }),
+    ),
+    user: Type.Optional(
+      Type.String({ minLength: 1, description: 'Tryton: the integration user (required for `tryton`).' }),
+    ),
+    password: Type.Optional(
+      Type.String({
+        minLength: 1,
+        description: "Tryton: the integration user's password, e.g. `${env:TRYTON_PASSWORD}`.",
+        ...SECRET,
+      }),
+    ),
+    timezone: Type.Optional(
+      Type.String({
+        description:
+          'Request Tracker: IANA time zone in which RT reads TicketSQL dates for the integration user (default `UTC`; checked at start).',
+      }),
+    ),
+    queues: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        minItems: 1,
+        description: 'Request Tracker: queues captured and written (default `["General"]`).',
+      }),
+    ),
+    customFields: Type.Optional(
+      Type.Array(Type.String({ minLength: 1 }), {
+        description:
+          'Request Tracker: ticket custom fields Crossdock may write (default `["ERP Order", "ERP Customer"]`).',
+      }),
+    ),
+    maxInFlight: Type.Optional(
+      Type.Integer({
+        minimum: 1,
+        description: 'Requests in flight at once (default: the connector’s, 4 Tryton / 2 Request Tracker).',
+      }),
+    ),
+    overlapMs: Type.Optional(
+      Type.Integer({
+        minimum: 0,
+        description:
+          'Tryton and Request Tracker: how far before the newest change seen each poll pass starts again, in ms (default 120000 Tryton, 30000 RT).',
+      }),
+    ),
     webhookSecret: Type.Optional(
       Type.String({
         description:
@@ -34,7 +94,8 @@ export const SystemConfigSchema = Type.Object(
     ratePerSecond: Type.Optional(
       Type.Number({
         exclusiveMinimum: 0,
-        description: 'Requests per second Crossdock sends (default: the connector’s, 50 ERP / 20 helpdesk).',
+        description:
+          'Requests per second Crossdock sends (default: the connector’s, 50 sandbox ERP / 20 sandbox helpdesk / 20 Tryton / 8 Request Tracker).',
       }),
     ),
     timeoutMs: Type.Optional(
@@ -55,6 +116,14 @@ export const OrderVisibilityConfigSchema = Type.Object(
     ),
     concurrency: Type.Optional(
       Type.Integer({ minimum: 1, maximum: 64, description: 'Cases written to at once (default 8).' }),
+    ),
+    orderNumberPattern: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 200,
+        description:
+          'JavaScript regular expression finding ERP order numbers in case subjects and fields (default `\\bSO-\\d{6}\\b`).',
+      }),
     ),
     maxAttempts: Type.Optional(
       Type.Integer({

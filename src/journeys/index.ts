@@ -16,8 +16,14 @@ export type {
   MappingsConfig,
   CaseFieldKey,
 } from './config.ts';
-export { startJourneys } from './start-journeys.ts';
-export type { StartJourneysOptions, RunningJourneys, JourneysStats } from './start-journeys.ts';
+export { buildOrderVisibility, startJourneys } from './start-journeys.ts';
+export type {
+  StartJourneysOptions,
+  RunningJourneys,
+  JourneysStats,
+  OrderVisibilitySetup,
+} from './start-journeys.ts';
+export { openSystemConnector, systemConfigIssues } from './system-connectors.ts';
 export { journeysMigrations, OrderVisibilityJourney } from './order-visibility/index.ts';
 export type { OrderVisibilityStats } from './order-visibility/index.ts';
 export { registerDemoCommand, runDemo, startDemoPipeline } from './demo/index.ts';

@@ -2,9 +2,7 @@
 // names, starts capture (poll loops, and webhooks through the `/hooks/{system}` routes returned here)
 // and propagation. The composition root calls it after migrating the store with `journeysMigrations`.
 import type { RoutePlugin } from '../api/index.ts';
-import type { Connector } from '../connectors/index.ts';
-import { SandboxErpConnector } from '../connectors/sandbox-erp/index.ts';
-import { SandboxHelpdeskConnector } from '../connectors/sandbox-helpdesk/index.ts';
+import type { Connector, RateBudget } from '../connectors/index.ts';
 import { inboundHookRoutes, type InboundHookSystem } from '../events/index.ts';
 import type { Store } from '../store/index.ts';
 import { FieldOwnership } from '../sync/index.ts';
@@ -15,6 +13,13 @@ import {
   OrderVisibilityJourney,
   type OrderVisibilityStats,
 } from './order-visibility/order-visibility-journey.ts';
+import {
+  ERP_PROFILES,
+  HELPDESK_PROFILES,
+  type ErpConnectorType,
+  type HelpdeskConnectorType,
+} from './order-visibility/system-profiles.ts';
+import { openSystemConnector } from './system-connectors.ts';
 
 export interface StartJourneysOptions {
   /** The loaded configuration (only `systems`, `journeys`, `mappings`, `ownership` are read). */
@@ -25,6 +30,8 @@ export interface StartJourneysOptions {
   readonly defaultTenant?: string;
   readonly logger: Logger;
   readonly metrics?: MetricsRegistry;
+  /** The shared rate budget of a system, by name (default: each connector's own, in-process). */
+  readonly rateBudget?: (system: string, config: SystemConfig) => RateBudget | undefined;
 }
 
 export interface JourneysStats {
@@ -43,54 +50,70 @@ export interface RunningJourneys {
   readonly routes: readonly RoutePlugin[];
 }
 
-export async function startJourneys(options: StartJourneysOptions): Promise<RunningJourneys> {
+/** The order-visibility journey built from the configuration, with its connectors, not started. */
+export interface OrderVisibilitySetup {
+  readonly journey: OrderVisibilityJourney;
+  readonly tenantId: string;
+  /** Configured names of the journey's systems. */
+  readonly systems: { readonly erp: string; readonly helpdesk: string };
+  readonly connectors: Readonly<Record<string, Connector>>;
+  readonly systemConfigs: Readonly<Record<string, SystemConfig>>;
+  /** Stops the journey (if started) and closes its connectors. */
+  close(): Promise<void>;
+}
+
+const isErp = (c: SystemConfig['connector']): c is ErpConnectorType => c in ERP_PROFILES;
+const isHelpdesk = (c: SystemConfig['connector']): c is HelpdeskConnectorType => c in HELPDESK_PROFILES;
+
+/**
+ * Builds the order-visibility journey the configuration describes (undefined when it has none or it
+ * is disabled). Used by `startJourneys` and by `crossdock sync backfill`, which captures through it.
+ */
+export function buildOrderVisibility(options: StartJourneysOptions): OrderVisibilitySetup | undefined {
   const { config, logger } = options;
   const ov = config.journeys?.orderVisibility;
-  if (ov === undefined || ov.enabled === false) {
-    return { stop: () => Promise.resolve(), stats: () => ({}), hookSystems: {}, routes: [] };
-  }
-  const systemOf = (name: string, connector: SystemConfig['connector']): SystemConfig => {
+  if (ov === undefined || ov.enabled === false) return undefined;
+  const systemOf = (name: string, role: 'erp' | 'helpdesk'): SystemConfig => {
     const system = config.systems?.[name];
     if (system === undefined)
       throw new JourneyConfigInvalidError('orderVisibility', `system ${name} is not configured`);
-    if (system.connector !== connector) {
+    const fits = role === 'erp' ? isErp(system.connector) : isHelpdesk(system.connector);
+    if (!fits) {
       throw new JourneyConfigInvalidError(
         'orderVisibility',
-        `system ${name} uses connector ${system.connector}, the journey needs ${connector}`,
+        `system ${name} uses connector ${system.connector}, not an ${role === 'erp' ? 'ERP (sandbox-erp, tryton)' : 'helpdesk (sandbox-helpdesk, request-tracker)'}`,
       );
     }
     return system;
   };
-  const erpConfig = systemOf(ov.erp, 'sandbox-erp');
-  const helpdeskConfig = systemOf(ov.helpdesk, 'sandbox-helpdesk');
-  const deps = {
-    logger: logger.child({ part: 'connectors' }),
-    ...(options.metrics ? { metrics: options.metrics } : {}),
+  const erpConfig = systemOf(ov.erp, 'erp');
+  const helpdeskConfig = systemOf(ov.helpdesk, 'helpdesk');
+  if (ov.orderNumberPattern !== undefined) {
+    try {
+      new RegExp(ov.orderNumberPattern);
+    } catch (error) {
+      throw new JourneyConfigInvalidError(
+        'orderVisibility',
+        `journeys.orderVisibility.orderNumberPattern: not a regular expression (${(error as Error).message})`,
+      );
+    }
+  }
+  const open = (name: string, system: SystemConfig) => {
+    const budget = options.rateBudget?.(name, system);
+    return openSystemConnector(name, system, {
+      logger: logger.child({ part: 'connectors', system: name }),
+      ...(options.metrics ? { metrics: options.metrics } : {}),
+      ...(budget === undefined ? {} : { rateBudget: budget }),
+    });
   };
-  const erp: Connector = new SandboxErpConnector(
-    {
-      url: erpConfig.baseUrl,
-      ...(erpConfig.timeoutMs === undefined ? {} : { timeoutMs: erpConfig.timeoutMs }),
-      ...(erpConfig.ratePerSecond === undefined ? {} : { ratePerSecond: erpConfig.ratePerSecond }),
-    },
-    {
-      apiKey: erpConfig.apiKey,
-      ...(erpConfig.webhookSecret === undefined ? {} : { webhookSecret: erpConfig.webhookSecret }),
-    },
-    deps,
-  );
-  const helpdesk: Connector = new SandboxHelpdeskConnector(
-    {
-      url: helpdeskConfig.baseUrl,
-      ...(helpdeskConfig.timeoutMs === undefined ? {} : { timeoutMs: helpdeskConfig.timeoutMs }),
-      ...(helpdeskConfig.ratePerSecond === undefined ? {} : { ratePerSecond: helpdeskConfig.ratePerSecond }),
-    },
-    {
-      apiKey: helpdeskConfig.apiKey,
-      ...(helpdeskConfig.webhookSecret === undefined ? {} : { webhookSecret: helpdeskConfig.webhookSecret }),
-    },
-    deps,
-  );
+  const erp = open(ov.erp, erpConfig);
+  let helpdesk: Connector;
+  try {
+    helpdesk = open(ov.helpdesk, helpdeskConfig);
+  } catch (error) {
+    void erp.close();
+    throw error;
+  }
   const tenantId = ov.tenant ?? options.defaultTenant ?? 'default';
   const journey = new OrderVisibilityJourney({
     store: options.store,
@@ -98,6 +121,11 @@ export async function startJourneys(options: StartJourneysOptions): Promise<Runn
     systems: { erp: ov.erp, helpdesk: ov.helpdesk },
     erp,
     helpdesk,
+    profiles: {
+      erp: ERP_PROFILES[erpConfig.connector as ErpConnectorType],
+      helpdesk: HELPDESK_PROFILES[helpdeskConfig.connector as HelpdeskConnectorType],
+    },
+    ...(ov.orderNumberPattern === undefined ? {} : { orderNumberPattern: ov.orderNumberPattern }),
     ownership: new FieldOwnership({
       systems: { [ov.erp]: 'erp', [ov.helpdesk]: 'helpdesk' },
       ...(config.ownership === undefined ? {} : { config: config.ownership }),
@@ -112,11 +140,41 @@ export async function startJourneys(options: StartJourneysOptions): Promise<Runn
     logger: logger.child({ part: 'journeys', journey: 'order-visibility' }),
     ...(options.metrics === undefined ? {} : { metrics: options.metrics }),
   });
+  return {
+    journey,
+    tenantId,
+    systems: { erp: ov.erp, helpdesk: ov.helpdesk },
+    connectors: { [ov.erp]: erp, [ov.helpdesk]: helpdesk },
+    systemConfigs: { [ov.erp]: erpConfig, [ov.helpdesk]: helpdeskConfig },
+    async close() {
+      await journey.stop();
+      await erp.close();
+      await helpdesk.close();
+    },
+  };
+}
+
+export async function startJourneys(options: StartJourneysOptions): Promise<RunningJourneys> {
+  const { logger } = options;
+  const setup = buildOrderVisibility(options);
+  if (setup === undefined) {
+    return { stop: () => Promise.resolve(), stats: () => ({}), hookSystems: {}, routes: [] };
+  }
+  const { journey, tenantId } = setup;
+  // A system that is down or misconfigured is reported, not fatal: capture retries until it answers.
+  for (const [name, connector] of Object.entries(setup.connectors)) {
+    connector
+      .check()
+      .then((result) => {
+        const failed = result.items.filter((i) => !i.ok);
+        if (failed.length === 0)
+          logger.info({ system: name, details: result.details }, 'system check passed');
+        else logger.error({ system: name, failed }, 'system check failed: see the messages for what to fix');
+      })
+      .catch((error: unknown) => logger.warn({ err: error, system: name }, 'system check could not run'));
+  }
   const hookSystems: Record<string, InboundHookSystem> = {};
-  for (const [name, system] of [
-    [ov.erp, erpConfig],
-    [ov.helpdesk, helpdeskConfig],
-  ] as const) {
+  for (const [name, system] of Object.entries(setup.systemConfigs)) {
     if (system.webhookSecret === undefined) continue;
     hookSystems[name] = {
       verify: { secret: system.webhookSecret },
@@ -126,11 +184,7 @@ export async function startJourneys(options: StartJourneysOptions): Promise<Runn
   }
   journey.start();
   return {
-    async stop() {
-      await journey.stop();
-      await erp.close();
-      await helpdesk.close();
-    },
+    stop: () => setup.close(),
     stats: () => ({ orderVisibility: journey.stats() }),
     hookSystems,
     routes:

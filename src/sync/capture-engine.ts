@@ -8,7 +8,7 @@
 // raw but not applied. Paging itself is the connector's job (by (timestamp, id), never by offset).
 import { Counter } from 'prom-client';
 import { sql, type Kysely } from 'kysely';
-import type { Connector, Cursor, JsonValue, SourceRecord } from '../connectors/index.ts';
+import type { Connector, Cursor, JsonValue, Priority, SourceRecord } from '../connectors/index.ts';
 import type { Store, StoreTx } from '../store/index.ts';
 import { silentLogger, type Logger, type MetricsRegistry } from '../telemetry/index.ts';
 import type { EchoMemory } from './echo-memory.ts';
@@ -104,7 +104,26 @@ export interface PollOptions {
   readonly limit?: number;
   /** Reads in one poll before yielding even if `hasMore` (default 100). */
   readonly maxPages?: number;
+  /**
+   * Name the stream's cursor is kept under (default: the stream's name). A backfill keeps its own,
+   * so reading history neither moves nor waits for the live poll's position.
+   */
+  readonly cursorName?: string;
+  /** When the cursor does not exist yet: read only records changed at or after this instant. */
+  readonly since?: string;
+  /** Rate-budget priority of the reads (default: the connector's, `low`). */
+  readonly priority?: Priority;
+  /** Called after each page is committed, e.g. to show progress. */
+  readonly onPage?: (page: PollPage) => void;
   readonly signal?: AbortSignal;
+}
+
+export interface PollPage {
+  readonly records: number;
+  readonly applied: number;
+  /** Newest source time on the page (ISO), if it had records. */
+  readonly newest?: string;
+  readonly hasMore: boolean;
 }
 
 export interface PollResult extends Omit<IngestResult, 'changes'> {
@@ -222,7 +241,8 @@ export class CaptureEngine {
     options: PollOptions = {},
   ): Promise<PollResult> {
     const maxPages = options.maxPages ?? 100;
-    let cursor = await this.loadCursor(tenantId, system, stream);
+    const cursorName = options.cursorName ?? stream;
+    let cursor = await this.loadCursor(tenantId, system, cursorName);
     const totals = { applied: 0, duplicates: 0, stale: 0, failed: 0, collisions: 0 };
     let pages = 0;
     let hasMore: boolean;
@@ -232,9 +252,25 @@ export class CaptureEngine {
         stream,
         ...(cursor === undefined ? {} : { cursor }),
         ...(options.limit === undefined ? {} : { limit: options.limit }),
+        ...(cursor === undefined && options.since !== undefined ? { since: options.since } : {}),
+        ...(options.priority === undefined ? {} : { priority: options.priority }),
         ...(options.signal === undefined ? {} : { signal: options.signal }),
       });
-      const r = await this.ingest(tenantId, system, page.records, { cursor: { stream, value: page.cursor } });
+      const r = await this.ingest(tenantId, system, page.records, {
+        cursor: { stream: cursorName, value: page.cursor },
+      });
+      if (options.onPage !== undefined) {
+        const newest = page.records.reduce<string | undefined>(
+          (max, rec) => (max === undefined || rec.updatedAt > max ? rec.updatedAt : max),
+          undefined,
+        );
+        options.onPage({
+          records: page.records.length,
+          applied: r.applied,
+          ...(newest === undefined ? {} : { newest }),
+          hasMore: page.hasMore,
+        });
+      }
       totals.applied += r.applied;
       totals.duplicates += r.duplicates;
       totals.stale += r.stale;

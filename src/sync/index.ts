@@ -9,6 +9,7 @@ export type {
   IngestOptions,
   IngestResult,
   PollOptions,
+  PollPage,
   PollResult,
 } from './capture-engine.ts';
 export type { MappedLink, MappedRecord, MappingContext, RecordMapper } from './mapping.ts';

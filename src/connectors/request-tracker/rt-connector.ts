@@ -40,7 +40,7 @@ import {
   schemaIssues,
 } from '../errors.ts';
 import { CrossdockError } from '../../errors/index.ts';
-import { HttpClient, TokenBucketRateBudget, type HttpRequest } from '../http/index.ts';
+import { HttpClient, TokenBucketRateBudget, type HttpRequest, type Priority } from '../http/index.ts';
 import { assertTimeZone, rtInstant, safeLowerBound, wallClock, zoneOffsetMs } from './rt-time.ts';
 import { TicketUpdateCoalescer, type TicketChange } from './ticket-update-coalescer.ts';
 
@@ -217,6 +217,20 @@ function readTransactionCursor(cursor: Cursor | undefined): TransactionCursor {
   return cursor as unknown as TransactionCursor;
 }
 
+/** Tickets changed this recently (ms) get a per-second change count in their version. */
+const RECENT_CHANGE_MS = 10 * 60_000;
+
+/** `2026-11-27T10:00:05.000Z` with 2 changes in that second -> `2026-11-27T10:00:05.000002Z`. */
+function versionStamp(instant: string, changes: number): string {
+  const micros = String(Math.min(999_999, Math.max(0, changes))).padStart(6, '0');
+  return `${instant.slice(0, 19)}.${micros}Z`;
+}
+
+function sinceTicketCursor(since: string): TicketCursor {
+  const from = new Date(Date.parse(since)).toISOString();
+  return { v: 1, at: null, id: 0, from, high: null };
+}
+
 const later = (a: string | null, b: string | null) =>
   a === null ? b : b === null ? a : Date.parse(a) >= Date.parse(b) ? a : b;
 
@@ -305,6 +319,7 @@ export class RequestTrackerConnector implements Connector<Json> {
     query: string,
     extra: Record<string, string | number | readonly (string | number)[]> = {},
     signal?: AbortSignal,
+    priority: Priority = 'low',
   ): Promise<Collection> {
     return this.get<Collection>(
       'tickets',
@@ -316,7 +331,7 @@ export class RequestTrackerConnector implements Connector<Json> {
         'fields[Queue]': 'Name',
         ...extra,
       },
-      signal === undefined ? { priority: 'low' } : { priority: 'low', signal },
+      signal === undefined ? { priority } : { priority, signal },
     );
   }
 
@@ -473,7 +488,11 @@ export class RequestTrackerConnector implements Connector<Json> {
   }
 
   private async readTickets(request: ReadRequest): Promise<ReadResult<Json>> {
-    const cursor = readTicketCursor(request.cursor);
+    const cursor =
+      request.cursor === undefined && request.since !== undefined
+        ? sinceTicketCursor(request.since)
+        : readTicketCursor(request.cursor);
+    const priority = request.priority ?? 'low';
     const limit = Math.min(99, Math.max(1, request.limit ?? this.pageSize));
     const clauses = [this.queueClause()];
     if (cursor.from !== null)
@@ -486,6 +505,7 @@ export class RequestTrackerConnector implements Connector<Json> {
       clauses.join(' AND '),
       { orderby: ['LastUpdated', 'id'], order: ['ASC', 'ASC'], per_page: limit + 1, page: 1 },
       request.signal,
+      priority,
     );
     const rows = [...page.items].sort(
       (a, b) =>
@@ -506,11 +526,12 @@ export class RequestTrackerConnector implements Connector<Json> {
             from: high === null ? null : new Date(Date.parse(high) - this.overlapMs).toISOString(),
             high,
           };
+    const versions = await this.changesInLastSecond(taken, priority, request.signal);
     return {
       records: taken.map((t) => ({
         stream: 'ticket',
         externalId: String(t.id),
-        updatedAt: rtInstant(String(t.LastUpdated)),
+        updatedAt: versionStamp(rtInstant(String(t.LastUpdated)), versions.get(String(t.id)) ?? 0),
         payload: t,
       })),
       cursor: { ...next },
@@ -518,8 +539,60 @@ export class RequestTrackerConnector implements Connector<Json> {
     };
   }
 
+  /**
+   * RT stamps changes to the second, so two changes of one ticket within a second share LastUpdated
+   * and would collide in capture. For each ticket changed in the last few minutes (older ones cannot
+   * change within their last second any more), counts its transactions created in the second up to
+   * LastUpdated: a later change in the same second has more, so its version sorts later. One request
+   * per page of tickets.
+   */
+  private async changesInLastSecond(
+    tickets: readonly Json[],
+    priority: Priority,
+    signal: AbortSignal | undefined,
+  ): Promise<Map<string, number>> {
+    const counts = new Map<string, number>();
+    const now = Date.now();
+    const recent = tickets.filter((t) => now - Date.parse(String(t.LastUpdated)) < RECENT_CHANGE_MS);
+    if (recent.length === 0) return counts;
+    const from = Math.min(...recent.map((t) => Date.parse(String(t.LastUpdated)))) - 1000;
+    const window = new Map(recent.map((t) => [String(t.id), Date.parse(String(t.LastUpdated))]));
+    for (let page = 1; page <= 10; page++) {
+      const found = await this.post<Collection>(
+        'transactions',
+        [
+          { field: 'ObjectType', operator: '=', value: 'RT::Ticket' },
+          { field: 'ObjectId', operator: 'IN', value: [...window.keys()].map(Number) },
+          {
+            field: 'Created',
+            operator: '>=',
+            value: new Date(from).toISOString().slice(0, 19).replace('T', ' '),
+          },
+        ],
+        {
+          query: { fields: 'ObjectId,Created', per_page: 100, page },
+          idempotent: true,
+          priority,
+          ...(signal ? { signal } : {}),
+        },
+      );
+      for (const tx of found.items) {
+        const ticket = String(tx.ObjectId);
+        const last = window.get(ticket);
+        const at = Date.parse(String(tx.Created));
+        if (last !== undefined && at <= last && at >= last - 1000)
+          counts.set(ticket, (counts.get(ticket) ?? 0) + 1);
+      }
+      if (found.items.length < 100) break;
+    }
+    return counts;
+  }
+
   private async readTransactions(request: ReadRequest): Promise<ReadResult<Json>> {
-    const cursor = readTransactionCursor(request.cursor);
+    const cursor =
+      request.cursor === undefined && request.since !== undefined
+        ? { v: 1 as const, id: 0, from: new Date(Date.parse(request.since)).toISOString(), high: null }
+        : readTransactionCursor(request.cursor);
     const limit = Math.min(99, Math.max(1, request.limit ?? this.pageSize));
     // JSON searches compare dates as stored (UTC), unlike TicketSQL.
     const search: Json[] = [
@@ -544,7 +617,7 @@ export class RequestTrackerConnector implements Connector<Json> {
         page: 1,
       },
       idempotent: true,
-      priority: 'low',
+      priority: request.priority ?? 'low',
       ...(request.signal ? { signal: request.signal } : {}),
     });
     const rows = [...page.items].sort((a, b) => Number(a.id) - Number(b.id));

@@ -116,13 +116,16 @@ export async function readUpdatedSincePage<T extends SandboxRecord>(
 ): Promise<ReadResult<T>> {
   const spec = streams.find((s) => s.name === request.stream);
   if (spec === undefined) throw new ConnectorUnknownStreamError(system, request.stream);
-  const cursor = readUpdatedSinceCursor(system, request.stream, request.cursor);
+  const cursor =
+    request.cursor === undefined && request.since !== undefined
+      ? { v: 1 as const, since: new Date(Date.parse(request.since)).toISOString(), afterId: null, high: null }
+      : readUpdatedSinceCursor(system, request.stream, request.cursor);
   const limit = Math.max(1, Math.min(1000, request.limit ?? options.pageSize));
   const response = await http.request({
     method: 'GET',
     path: spec.path,
     query: cursorQuery(cursor, limit),
-    priority: 'low',
+    priority: request.priority ?? 'low',
     operation: `GET ${spec.path}`,
     ...(request.signal === undefined ? {} : { signal: request.signal }),
   });

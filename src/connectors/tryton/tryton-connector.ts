@@ -156,6 +156,13 @@ function readCursor(stream: string, cursor: Cursor | undefined): TrytonCursor {
   return { v: 1, ts: c.ts as string | null, id: c.id, high: c.high as string | null };
 }
 
+/** A cursor positioned just before `since` (records stamped at `since` itself are read). */
+function sinceCursor(since: string): TrytonCursor {
+  const ms = Date.parse(since) - 1;
+  const ts = `${new Date(ms).toISOString().slice(0, 23)}999Z`;
+  return { v: 1, ts, id: Number.MAX_SAFE_INTEGER, high: ts };
+}
+
 type Row = Record<string, unknown> & { id: number; create_date: string; write_date: string | null };
 
 const stampOf = (row: Row): string => row.write_date ?? row.create_date;
@@ -290,12 +297,15 @@ export class TrytonConnector implements Connector<Record<string, unknown>> {
   async read(request: ReadRequest): Promise<ReadResult<Record<string, unknown>>> {
     const spec = streamSpec(request.stream);
     if (!spec) throw new ConnectorUnknownStreamError('tryton', request.stream);
-    const cursor = readCursor(request.stream, request.cursor);
+    const cursor =
+      request.cursor === undefined && request.since !== undefined
+        ? sinceCursor(request.since)
+        : readCursor(request.stream, request.cursor);
     const limit = Math.max(1, request.limit ?? this.pageSize);
     const fields = [...new Set(['id', 'create_date', 'write_date', ...spec.fields])];
     const options = {
       idempotent: true,
-      priority: 'low' as const,
+      priority: request.priority ?? 'low',
       ...(request.signal ? { signal: request.signal } : {}),
     };
     const at = cursor.ts === null ? null : datetime(cursor.ts);

@@ -7,11 +7,24 @@ export type {
   RetryOptions,
 } from './order-visibility-journey.ts';
 export {
+  DEFAULT_ORDER_NUMBER_PATTERN,
+  orderNumberRegExp,
   orderNumbersIn,
-  registerOrderVisibilityMappers,
   sandboxErpMappers,
   sandboxHelpdeskMappers,
 } from './mappers.ts';
+export {
+  ERP_PROFILES,
+  HELPDESK_PROFILES,
+  requestTrackerMappers,
+  trytonErpMappers,
+} from './system-profiles.ts';
+export type {
+  ErpConnectorType,
+  ErpProfile,
+  HelpdeskConnectorType,
+  HelpdeskProfile,
+} from './system-profiles.ts';
 export {
   creditStateOf,
   invoiceStateOf,

@@ -2,14 +2,23 @@
 // can be re-mapped. The ERP mappers keep what the order-visibility journey needs (status, lines'
 // quantities, holds, shipments, invoices); the case mapper extracts the order numbers a case names.
 import type { SourceRecord } from '../../connectors/index.ts';
-import type { MappedRecord, MapperRegistry, RecordMapper } from '../../sync/index.ts';
+import type { MappedRecord, RecordMapper } from '../../sync/index.ts';
 
-/** ERP order numbers as the sandbox ERP writes them, e.g. `SO-100042`. */
-const ORDER_NUMBER = /\bSO-\d{6}\b/g;
+/**
+ * Order numbers as the sandbox ERP (`SO-100042`) and Tryton set up by Crossdock's peers (`SO-000042`)
+ * write them; `journeys.orderVisibility.orderNumberPattern` sets another.
+ */
+export const DEFAULT_ORDER_NUMBER_PATTERN = '\\bSO-\\d{6}\\b';
 
-/** Order numbers in `text`, in order of appearance, without repeats. */
-export function orderNumbersIn(text: string): string[] {
-  return [...new Set(text.match(ORDER_NUMBER) ?? [])];
+/** Compiles a configured order-number pattern (a JavaScript regular expression, matched globally). */
+export function orderNumberRegExp(pattern: string = DEFAULT_ORDER_NUMBER_PATTERN): RegExp {
+  return new RegExp(pattern, 'g');
+}
+
+/** Order numbers `pattern` finds in `text`, in order of appearance, without repeats. */
+export function orderNumbersIn(text: string, pattern: RegExp = orderNumberRegExp()): string[] {
+  const global = pattern.global ? pattern : new RegExp(pattern.source, `${pattern.flags}g`);
+  return [...new Set(text.match(global) ?? [])];
 }
 
 type Row = Readonly<Record<string, unknown>>;
@@ -131,6 +140,7 @@ export function sandboxErpMappers(erpSystem: string): Readonly<Record<string, Re
 export function sandboxHelpdeskMappers(
   helpdeskSystem: string,
   erpSystem: string,
+  orderPattern: RegExp = orderNumberRegExp(),
 ): Readonly<Record<string, RecordMapper>> {
   void helpdeskSystem;
   return {
@@ -140,7 +150,7 @@ export function sandboxHelpdeskMappers(
       const description = str(p.description) ?? '';
       const field = str(custom.erp_order);
       // Subject first, then body, then the order field: the first one named is the case's order.
-      const orders = orderNumbersIn(`${subject}\n${description}\n${field ?? ''}`);
+      const orders = orderNumbersIn(`${subject}\n${description}\n${field ?? ''}`, orderPattern);
       return {
         kind: 'case',
         fields: {
@@ -161,17 +171,4 @@ export function sandboxHelpdeskMappers(
           : [],
     })),
   };
-}
-
-/** Registers both systems' mappers under their configured names. */
-export function registerOrderVisibilityMappers(
-  registry: MapperRegistry,
-  systems: { readonly erp: string; readonly helpdesk: string },
-): MapperRegistry {
-  for (const [stream, m] of Object.entries(sandboxErpMappers(systems.erp)))
-    registry.register(systems.erp, stream, m);
-  for (const [stream, m] of Object.entries(sandboxHelpdeskMappers(systems.helpdesk, systems.erp))) {
-    registry.register(systems.helpdesk, stream, m);
-  }
-  return registry;
 }

@@ -21,6 +21,7 @@ export interface OrderParts {
 export type CreditState = 'ok' | 'on_hold' | 'released';
 export type ShipmentState =
   | 'none'
+  | 'preparing'
   | 'in_transit'
   | 'delayed'
   | 'partially_delivered'
@@ -72,23 +73,39 @@ function fullyShipped(order: Fields | undefined): boolean {
   return lines.length > 0 && lines.every((l) => l.qtyShipped >= l.qtyOrdered);
 }
 
-/** Worst first, as an agent needs it: damaged, exception, returned, delayed, moving, delivered. */
-export function shipmentStateOf(order: Fields | undefined, shipments: readonly Fields[]): ShipmentState {
+/** Shipments that are still going ahead (a cancelled one never leaves). */
+const liveShipments = (shipments: readonly Fields[]) => shipments.filter((x) => x.status !== 'CANCELLED');
+/** Shipments not yet handed to a carrier (Tryton's waiting, assigned, picked, packed). */
+const notYetShipped = (x: Fields) => x.status === 'PENDING';
+
+/**
+ * Worst first, as an agent needs it: damaged, exception, returned, delayed, moving, delivered; an
+ * order whose shipments are all still in the warehouse is `preparing`.
+ */
+export function shipmentStateOf(order: Fields | undefined, all: readonly Fields[]): ShipmentState {
+  const shipments = liveShipments(all);
   if (shipments.length === 0) return 'none';
+  if (shipments.every(notYetShipped)) return 'preparing';
   const has = (status: string) => shipments.some((x) => x.status === status);
   if (has('DAMAGED')) return 'damaged';
   if (has('EXCEPTION')) return 'exception';
   if (has('RETURNED')) return 'returned';
   if (has('DELAYED')) return 'delayed';
   if (has('SHIPPED') || has('IN_TRANSIT') || has('OUT_FOR_DELIVERY')) return 'in_transit';
+  if (orderLines(order).length === 0 && !shipments.some(notYetShipped)) {
+    // Without line quantities (Tryton), the shipments are the whole order.
+    return shipments.every((x) => x.status === 'DELIVERED') ? 'delivered' : 'in_transit';
+  }
   return fullyShipped(order) && shipments.every((x) => x.status === 'DELIVERED')
     ? 'delivered'
     : 'partially_delivered';
 }
 
 export function invoiceStateOf(invoices: readonly Fields[]): InvoiceState {
-  if (invoices.length === 0) return 'none';
-  const live = invoices.filter((i) => i.status !== 'VOID');
+  // A draft invoice has not been sent to the customer yet.
+  const issued = invoices.filter((i) => i.status !== 'DRAFT');
+  if (issued.length === 0) return 'none';
+  const live = issued.filter((i) => i.status !== 'VOID');
   if (live.length === 0) return 'void';
   if (live.some((i) => i.status === 'DISPUTED')) return 'disputed';
   if (live.every((i) => i.status === 'PAID')) return 'paid';
@@ -148,8 +165,11 @@ export function orderMilestones(parts: OrderParts): Milestone[] {
     }
   }
   // Confirmed: accepted for fulfilment (released from any hold, or shipping), never when cancelled.
+  // Sandbox orders say it with status codes, Tryton's mapper with a `confirmed` flag.
   const confirmed =
-    (statusCode !== null && statusCode !== '20' && statusCode !== '99') || shipments.length > 0;
+    parts.order?.confirmed === true ||
+    (statusCode !== null && statusCode !== '20' && statusCode !== '99') ||
+    shipments.length > 0;
   if (confirmed) out.push({ key: 'confirmed', body: `Order ${order} is confirmed.` });
   const orderedQty = orderLines(parts.order).reduce((sum, l) => sum + l.qtyOrdered, 0);
   const partial = shipments.find((x) => parts.order !== undefined && n(x.qty) < orderedQty);
@@ -159,8 +179,17 @@ export function orderMilestones(parts: OrderParts): Milestone[] {
       body: `Order ${order} is partially shipped (${s(partial.number)}${trackingText(partial)}).`,
     });
   }
-  if (fullyShipped(parts.order) || statusCode === '50' || statusCode === '60' || statusCode === '80') {
-    const list = shipments.map((x) => `${s(x.number)}${trackingText(x)}`).join(', ');
+  const live = liveShipments(shipments);
+  const shipped =
+    fullyShipped(parts.order) ||
+    statusCode === '50' ||
+    statusCode === '60' ||
+    statusCode === '80' ||
+    parts.order?.shipped === true ||
+    // Without line quantities (Tryton), every live shipment having left means the order has.
+    (orderLines(parts.order).length === 0 && live.length > 0 && !live.some(notYetShipped));
+  if (shipped) {
+    const list = live.map((x) => `${s(x.number)}${trackingText(x)}`).join(', ');
     out.push({ key: 'shipped', body: `Order ${order} is shipped${list === '' ? '' : ` (${list})`}.` });
   }
   for (const x of shipments) {
@@ -182,7 +211,7 @@ export function orderMilestones(parts: OrderParts): Milestone[] {
     }
   }
   for (const i of [...parts.invoices].sort(byNumber)) {
-    if (i.status === 'VOID') continue;
+    if (i.status === 'VOID' || i.status === 'DRAFT') continue;
     out.push({
       key: `invoiced:${s(i.number)}`,
       body:

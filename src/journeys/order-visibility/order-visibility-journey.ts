@@ -26,7 +26,9 @@ import {
 import type { SyncDb } from '../../sync/tables.ts';
 import { silentLogger, type Logger, type MetricsRegistry } from '../../telemetry/index.ts';
 import { JourneyWriteFailedError } from '../errors.ts';
-import { registerOrderVisibilityMappers } from './mappers.ts';
+import { orderNumberRegExp } from './mappers.ts';
+import { ERP_PROFILES, HELPDESK_PROFILES, type ErpProfile, type HelpdeskProfile } from './system-profiles.ts';
+import type { CaseFieldKey } from '../config.ts';
 import { changeEvents } from './change-events.ts';
 import { appendEvents } from '../../events/index.ts';
 import type { JourneysDb, JrnCaseLinksTable } from './migrations.ts';
@@ -58,6 +60,13 @@ export interface OrderVisibilityOptions {
   readonly systems: { readonly erp: string; readonly helpdesk: string };
   readonly erp: Connector;
   readonly helpdesk: Connector;
+  /**
+   * What the journey knows of each system's connector type: streams, mappers, command shapes
+   * (default: the sandbox ERP and helpdesk).
+   */
+  readonly profiles?: { readonly erp: ErpProfile; readonly helpdesk: HelpdeskProfile };
+  /** Regular expression finding ERP order numbers in case text (default `\bSO-\d{6}\b`). */
+  readonly orderNumberPattern?: string;
   /** Field ownership applied at capture; without it every changed field propagates. */
   readonly ownership?: FieldOwnership;
   /** Pause between polls of a caught-up stream, in ms (default 2000; webhooks carry most changes). */
@@ -73,8 +82,9 @@ export interface OrderVisibilityOptions {
   readonly sweepIntervalMs?: number;
   readonly retry?: RetryOptions;
   /**
-   * Helpdesk custom field receiving each summary value, by summary key (default: the same key, e.g.
-   * `erp_order_status`); null leaves that value out of the case.
+   * Helpdesk custom field receiving each summary value, by summary key (default: the helpdesk
+   * profile's, e.g. `erp_order_status` on the sandbox helpdesk, `ERP Order` on Request Tracker); null
+   * leaves that value out of the case.
    */
   readonly caseFields?: Readonly<Record<string, string | null | undefined>>;
   readonly logger?: Logger;
@@ -101,9 +111,6 @@ export interface OrderVisibilityStats {
   readonly lagMs: number;
 }
 
-/** ERP streams the journey polls; others (customers, items, returns) arrive by webhook only. */
-const ERP_POLLED = ['sales_order', 'credit_hold', 'shipment', 'invoice'] as const;
-const HELPDESK_POLLED = ['case'] as const;
 const PART_OF_KIND: Readonly<Record<string, PartKind>> = {
   order: 'order',
   credit: 'credit',
@@ -123,6 +130,10 @@ export class OrderVisibilityJourney {
   readonly #baseDelayMs: number;
   readonly #maxDelayMs: number;
   readonly #coalesceMs: number;
+  readonly #erpProfile: ErpProfile;
+  readonly #helpdeskProfile: HelpdeskProfile;
+  /** Helpdesk field of each summary key written to cases; keys left out are not written. */
+  readonly #caseFields: ReadonlyMap<string, string>;
   readonly #queue = new Set<string>();
   /** Cases waiting out their coalescing window. */
   readonly #debounce = new Map<string, ReturnType<typeof setTimeout>>();
@@ -161,7 +172,23 @@ export class OrderVisibilityJourney {
     this.#maxAttempts = options.retry?.maxAttempts ?? 8;
     this.#baseDelayMs = options.retry?.baseDelayMs ?? 500;
     this.#maxDelayMs = options.retry?.maxDelayMs ?? 30_000;
-    const mappers = registerOrderVisibilityMappers(new MapperRegistry(), options.systems);
+    this.#erpProfile = options.profiles?.erp ?? ERP_PROFILES['sandbox-erp'];
+    this.#helpdeskProfile = options.profiles?.helpdesk ?? HELPDESK_PROFILES['sandbox-helpdesk'];
+    const caseFields = { ...this.#helpdeskProfile.defaultCaseFields };
+    for (const [key, field] of Object.entries(options.caseFields ?? {})) {
+      if (field !== undefined && key in caseFields) caseFields[key as CaseFieldKey] = field;
+    }
+    this.#caseFields = new Map(
+      Object.entries(caseFields).filter((e): e is [string, string] => typeof e[1] === 'string'),
+    );
+    const pattern = orderNumberRegExp(options.orderNumberPattern);
+    const mappers = new MapperRegistry();
+    const { erp, helpdesk } = options.systems;
+    for (const [stream, m] of Object.entries(this.#erpProfile.mappers(erp, pattern))) {
+      mappers.register(erp, stream, m);
+    }
+    const helpdeskMappers = this.#helpdeskProfile.mappers(helpdesk, erp, pattern, caseFields);
+    for (const [stream, m] of Object.entries(helpdeskMappers)) mappers.register(helpdesk, stream, m);
     this.engine = new CaptureEngine({
       store: options.store,
       mappers,
@@ -178,14 +205,10 @@ export class OrderVisibilityJourney {
         const link = await this.#linkByKey(desired.recordKey);
         const customFields: Fields = {};
         for (const [key, value] of Object.entries(desired.fields)) {
-          const field = options.caseFields?.[key];
-          if (field === null) continue;
-          customFields[field ?? key] = value;
+          const field = this.#caseFields.get(key);
+          if (field !== undefined) customFields[field] = value;
         }
-        return {
-          type: 'case.update',
-          args: { case_id: Number(link?.case_id ?? NaN), custom_fields: customFields },
-        };
+        return this.#helpdeskProfile.updateCommand(link?.case_id ?? 'NaN', customFields);
       },
     });
     this.#metrics =
@@ -214,8 +237,10 @@ export class OrderVisibilityJourney {
     const abort = new AbortController();
     this.#abort = abort;
     const { erp, helpdesk } = this.#o.systems;
-    for (const stream of ERP_POLLED) this.#loops.push(this.#pollLoop(erp, this.#o.erp, stream, abort.signal));
-    for (const stream of HELPDESK_POLLED) {
+    for (const stream of this.#erpProfile.polled) {
+      this.#loops.push(this.#pollLoop(erp, this.#o.erp, stream, abort.signal));
+    }
+    for (const stream of this.#helpdeskProfile.polled) {
       this.#loops.push(this.#pollLoop(helpdesk, this.#o.helpdesk, stream, abort.signal));
     }
     this.#loops.push(this.#sweepLoop(abort.signal));
@@ -262,8 +287,8 @@ export class OrderVisibilityJourney {
   /** Polls every stream once until caught up (tests, and a nudge after an outage). */
   async pollOnce(): Promise<void> {
     const { erp, helpdesk } = this.#o.systems;
-    for (const stream of ERP_POLLED) await this.#poll(erp, this.#o.erp, stream);
-    for (const stream of HELPDESK_POLLED) await this.#poll(helpdesk, this.#o.helpdesk, stream);
+    for (const stream of this.#erpProfile.polled) await this.#poll(erp, this.#o.erp, stream);
+    for (const stream of this.#helpdeskProfile.polled) await this.#poll(helpdesk, this.#o.helpdesk, stream);
   }
 
   /** Queues every case with due work (unwritten fields, pending milestones) and returns how many. */
@@ -322,13 +347,11 @@ export class OrderVisibilityJourney {
     if (change.system === erp) {
       const kind = PART_OF_KIND[change.entity.kind];
       if (kind === undefined || change.propagate.length === 0) return;
-      const orderNumber =
-        kind === 'order'
-          ? change.externalId
-          : typeof change.fields.orderNumber === 'string'
-            ? change.fields.orderNumber
-            : undefined;
-      if (orderNumber === undefined) return;
+      // Orders are keyed by the number people use (a Tryton sale's id is not its number); a record
+      // without one (a draft sale, a shipment of no known order) is not followed.
+      const key = kind === 'order' ? change.fields.number : change.fields.orderNumber;
+      if (typeof key !== 'string' || key === '') return;
+      const orderNumber = key;
       await tx
         .db<Db>()
         .insertInto('jrn_order_parts')
@@ -410,8 +433,12 @@ export class OrderVisibilityJourney {
       .where('tenant_id', '=', this.#o.tenantId)
       .where('order_number', '=', orderNumber);
     if (newCase !== undefined) links = links.where('case_id', '=', newCase);
+    // Only the values some case field receives: a change to others makes no write, only milestones.
+    const fields: Fields | undefined =
+      summary === undefined
+        ? undefined
+        : Object.fromEntries(Object.entries(summary).filter(([k]) => this.#caseFields.has(k)));
     for (const link of await links.execute()) {
-      const fields: Fields | undefined = summary === undefined ? undefined : { ...summary };
       await this.#applyToCase(tx, link, fields, milestones, sourceMs, newCase !== undefined);
     }
   }
@@ -428,7 +455,7 @@ export class OrderVisibilityJourney {
     const tenant = this.#o.tenantId;
     let touched = false;
     const json = summary === undefined ? null : JSON.stringify(summary);
-    if (summary !== undefined && json !== link.summary) {
+    if (summary !== undefined && Object.keys(summary).length > 0 && json !== link.summary) {
       await setDesired(tx, tenant, { system: this.#o.systems.helpdesk, recordKey: link.case_key }, summary);
       await db
         .updateTable('jrn_case_links')
@@ -684,7 +711,7 @@ export class OrderVisibilityJourney {
           this.#o.systems.helpdesk,
           this.#o.helpdesk,
           `${link.case_key}:milestone:${m.milestone_key}`,
-          { type: 'case.comment', args: { case_id: Number(link.case_id), body: m.body, public: false } },
+          this.#helpdeskProfile.commentCommand(link.case_id, m.body),
         );
         if (result.status !== 'applied') error = `${result.error.code}: ${result.error.message}`;
       } catch (cause) {
@@ -800,7 +827,8 @@ export class OrderVisibilityJourney {
       system,
       connector,
       stream,
-      signal === undefined ? {} : { signal },
+      // Live capture goes before history: a backfill reads at `low`.
+      signal === undefined ? { priority: 'normal' } : { priority: 'normal', signal },
     );
   }
 

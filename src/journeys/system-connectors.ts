@@ -1,0 +1,137 @@
+// Opens the connector of a configured system (`systems.<name>` in the YAML): checks that the keys
+// given fit its connector type, naming the key when they do not, and builds the connector with its
+// secrets and the shared dependencies (logger, metrics, the system's rate budget).
+import type { Connector, ConnectorDeps, RateBudget } from '../connectors/index.ts';
+import { RequestTrackerConnector } from '../connectors/request-tracker/index.ts';
+import { SandboxErpConnector } from '../connectors/sandbox-erp/index.ts';
+import { SandboxHelpdeskConnector } from '../connectors/sandbox-helpdesk/index.ts';
+import { TrytonConnector } from '../connectors/tryton/index.ts';
+import type { SystemConfig } from './config.ts';
+import { JourneyConfigInvalidError } from './errors.ts';
+
+type ConnectorType = SystemConfig['connector'];
+type Key = Exclude<keyof SystemConfig, 'connector'>;
+
+/** Keys each connector type reads, and which of them it cannot do without. */
+const KEYS: Readonly<
+  Record<ConnectorType, { readonly allowed: readonly Key[]; readonly required: readonly Key[] }>
+> = {
+  'sandbox-erp': {
+    allowed: ['baseUrl', 'apiKey', 'webhookSecret', 'pollIntervalMs', 'ratePerSecond', 'timeoutMs'],
+    required: ['apiKey'],
+  },
+  'sandbox-helpdesk': {
+    allowed: ['baseUrl', 'apiKey', 'webhookSecret', 'pollIntervalMs', 'ratePerSecond', 'timeoutMs'],
+    required: ['apiKey'],
+  },
+  tryton: {
+    allowed: [
+      'baseUrl',
+      'user',
+      'password',
+      'pollIntervalMs',
+      'ratePerSecond',
+      'maxInFlight',
+      'timeoutMs',
+      'overlapMs',
+    ],
+    required: ['user', 'password'],
+  },
+  'request-tracker': {
+    allowed: [
+      'baseUrl',
+      'apiKey',
+      'timezone',
+      'queues',
+      'customFields',
+      'pollIntervalMs',
+      'ratePerSecond',
+      'maxInFlight',
+      'timeoutMs',
+      'overlapMs',
+    ],
+    required: ['apiKey'],
+  },
+};
+
+/** Problems with `systems.<name>`'s keys for its connector type, each naming the key (empty: fine). */
+export function systemConfigIssues(name: string, system: SystemConfig): string[] {
+  const keys = KEYS[system.connector];
+  const issues: string[] = [];
+  for (const key of Object.keys(system) as (keyof SystemConfig)[]) {
+    if (key === 'connector' || system[key] === undefined) continue;
+    if (!keys.allowed.includes(key)) {
+      issues.push(`systems.${name}.${key}: not used by connector ${system.connector}`);
+    }
+  }
+  for (const key of keys.required) {
+    if (system[key] === undefined) {
+      issues.push(`systems.${name}.${key}: required by connector ${system.connector}`);
+    }
+  }
+  return issues;
+}
+
+export interface SystemConnectorDeps extends Omit<ConnectorDeps, 'rateBudget'> {
+  /** The system's shared rate budget, when the caller has one (default: the connector's own). */
+  readonly rateBudget?: RateBudget;
+}
+
+/** Builds the connector of `systems.<name>`; throws JOURNEY_CONFIG_INVALID naming a bad key. */
+export function openSystemConnector(
+  name: string,
+  system: SystemConfig,
+  deps: SystemConnectorDeps,
+  journey = 'orderVisibility',
+): Connector {
+  const issues = systemConfigIssues(name, system);
+  if (issues.length > 0) throw new JourneyConfigInvalidError(journey, issues.join('; '));
+  const opt = <K extends Key>(key: K) =>
+    (system[key] === undefined ? {} : { [key]: system[key] }) as Partial<Pick<SystemConfig, K>>;
+  const connectorDeps: ConnectorDeps = {
+    logger: deps.logger,
+    ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),
+    ...(deps.rateBudget === undefined ? {} : { rateBudget: deps.rateBudget }),
+  };
+  switch (system.connector) {
+    case 'sandbox-erp':
+    case 'sandbox-helpdesk': {
+      const config = { url: system.baseUrl, ...opt('timeoutMs'), ...opt('ratePerSecond') };
+      const secrets = {
+        apiKey: system.apiKey!,
+        ...(system.webhookSecret === undefined ? {} : { webhookSecret: system.webhookSecret }),
+      };
+      return system.connector === 'sandbox-erp'
+        ? new SandboxErpConnector(config, secrets, connectorDeps)
+        : new SandboxHelpdeskConnector(config, secrets, connectorDeps);
+    }
+    case 'tryton':
+      return new TrytonConnector(
+        {
+          url: system.baseUrl,
+          user: system.user!,
+          ...opt('overlapMs'),
+          ...opt('timeoutMs'),
+          ...opt('ratePerSecond'),
+          ...opt('maxInFlight'),
+        },
+        { password: system.password! },
+        connectorDeps,
+      );
+    case 'request-tracker':
+      return new RequestTrackerConnector(
+        {
+          url: system.baseUrl,
+          ...opt('queues'),
+          ...opt('timezone'),
+          ...opt('customFields'),
+          ...opt('overlapMs'),
+          ...opt('timeoutMs'),
+          ...opt('ratePerSecond'),
+          ...opt('maxInFlight'),
+        },
+        { token: system.apiKey! },
+        connectorDeps,
+      );
+  }
+}
