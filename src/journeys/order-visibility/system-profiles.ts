@@ -100,7 +100,7 @@ export function trytonErpMappers(
         fields: {
           number: str(p.number),
           statusCode: null,
-          status: trytonOrderState(p as Record<string, unknown>),
+          status: trytonOrderState(p),
           // Accepted for fulfilment: what the sandbox ERP says with its status codes.
           confirmed: state === 'confirmed' || state === 'processing' || state === 'done',
           shipped: (state === 'processing' || state === 'done') && p.shipment_state === 'sent',
@@ -142,7 +142,7 @@ export function trytonErpMappers(
         fields: {
           number: str(p.number),
           orderNumber,
-          status: TRYTON_INVOICE_STATUS[trytonInvoiceState(p as Record<string, unknown>)] ?? 'DRAFT',
+          status: TRYTON_INVOICE_STATUS[trytonInvoiceState(p)] ?? 'DRAFT',
           amount: total,
           amountPaid: total - amount(p.amount_to_pay),
           currency: str(related(p, 'currency').code),
@@ -176,7 +176,7 @@ export function requestTrackerMappers(
         name?: unknown;
         values?: unknown;
       }[]) {
-        const value = Array.isArray(cf.values) ? cf.values[0] : undefined;
+        const value: unknown = Array.isArray(cf.values) ? (cf.values as unknown[])[0] : undefined;
         if (typeof cf.name === 'string' && typeof value === 'string') custom[cf.name] = value;
       }
       const subject = str(p.Subject) ?? '';
@@ -190,7 +190,7 @@ export function requestTrackerMappers(
           number: Number(record.externalId),
           subject,
           status: RT_CASE_STATES[String(p.Status)] ?? 'open',
-          requestorEmail: requestorEmail(p as Record<string, unknown>) ?? null,
+          requestorEmail: requestorEmail(p) ?? null,
           orderNumbers: orders,
         },
         links: orderLink(erpSystem, orders[0] ?? null),
@@ -260,7 +260,7 @@ export const HELPDESK_PROFILES: Readonly<Record<HelpdeskConnectorType, HelpdeskP
         customFields: Object.fromEntries(
           Object.entries(fields).map(([k, v]) => [
             k,
-            v === null ? '' : typeof v === 'string' ? v : String(v),
+            v === null ? '' : typeof v === 'string' ? v : JSON.stringify(v),
           ]),
         ),
       },
