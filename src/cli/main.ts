@@ -9,8 +9,9 @@ import { migrateStore, openConfiguredStore } from '../app/store-setup.ts';
 import { createLogger, type LogLevel } from '../telemetry/index.ts';
 import { registerEventsCommands } from '../events/index.ts';
 import { registerRunsCommands } from '../workflow/index.ts';
-import { registerDemoCommand } from '../journeys/index.ts';
+import { journeysConfigIssues, registerDemoCommand } from '../journeys/index.ts';
 import { addTargetOptions, eventsApiLender, runsAdminLender } from './admin-context.ts';
+import { registerSyncCommands } from './sync-command.ts';
 import { EXIT, reportFailure } from './exit.ts';
 
 function parsePort(value: string): number {
@@ -89,12 +90,20 @@ export function buildProgram(): Command {
     .argument('<file>', 'YAML configuration file')
     .action((file: string) => {
       const { config: c } = loadConfig({ file });
+      const issues = journeysConfigIssues(c);
+      if (issues.length > 0) {
+        console.error(`crossdock: ${file}: the journeys or their systems are configured wrongly:`);
+        for (const issue of issues) console.error(`  ${issue}`);
+        process.exitCode = EXIT.usage;
+        return;
+      }
       console.log(
         `${file}: valid (store ${c.store.dialect}, port ${c.server.port}, tenants ${c.tenants.map((t) => t.id).join(', ')}, ${c.auth.apiKeys.length} API keys)`,
       );
     });
 
   registerDemoCommand(program);
+  registerSyncCommands(program);
 
   // Admin command groups act through a running server's API, or on the store when none runs. The
   // lenders read the group's --config/--server options when a subcommand runs.

@@ -28,11 +28,11 @@ export class JourneyWriteFailedError extends CrossdockError {
 
 export const JourneyConfigInvalidDef = defineError({
   code: 'JOURNEY_CONFIG_INVALID',
-  status: 500,
+  status: 400,
   retryable: false,
-  title: 'A journey names a system that is not configured',
+  title: 'A journey or a system it uses is configured wrongly',
   description:
-    'A journey under `journeys:` refers to a system name (e.g. `erp: erp`) that is missing from `systems:`, or to a system of a connector type the journey cannot use. Fix the names in the configuration file.',
+    'A journey under `journeys:` refers to a system name (e.g. `erp: erp`) that is missing from `systems:`, or to a system of a connector type the journey cannot use; or a system under `systems:` lacks a key its connector needs (e.g. `password` for `tryton`) or has one it does not use. The message names the key. `crossdock config validate` reports it without starting anything (exit code 2).',
 });
 export class JourneyConfigInvalidError extends CrossdockError {
   constructor(

@@ -16,7 +16,7 @@ export type {
   MappingsConfig,
   CaseFieldKey,
 } from './config.ts';
-export { buildOrderVisibility, startJourneys } from './start-journeys.ts';
+export { buildOrderVisibility, journeysConfigIssues, startJourneys } from './start-journeys.ts';
 export type {
   StartJourneysOptions,
   RunningJourneys,
@@ -24,7 +24,12 @@ export type {
   OrderVisibilitySetup,
 } from './start-journeys.ts';
 export { openSystemConnector, systemConfigIssues } from './system-connectors.ts';
-export { journeysMigrations, OrderVisibilityJourney } from './order-visibility/index.ts';
+export {
+  journeysMigrations,
+  OrderVisibilityJourney,
+  ERP_PROFILES,
+  HELPDESK_PROFILES,
+} from './order-visibility/index.ts';
 export type { OrderVisibilityStats } from './order-visibility/index.ts';
 export { registerDemoCommand, runDemo, startDemoPipeline } from './demo/index.ts';
 export type { DemoOptions, DemoResult, DemoPipeline, DemoPipelineOptions } from './demo/index.ts';

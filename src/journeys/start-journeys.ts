@@ -19,7 +19,7 @@ import {
   type ErpConnectorType,
   type HelpdeskConnectorType,
 } from './order-visibility/system-profiles.ts';
-import { openSystemConnector } from './system-connectors.ts';
+import { openSystemConnector, systemConfigIssues } from './system-connectors.ts';
 
 export interface StartJourneysOptions {
   /** The loaded configuration (only `systems`, `journeys`, `mappings`, `ownership` are read). */
@@ -66,6 +66,43 @@ const isErp = (c: SystemConfig['connector']): c is ErpConnectorType => c in ERP_
 const isHelpdesk = (c: SystemConfig['connector']): c is HelpdeskConnectorType => c in HELPDESK_PROFILES;
 
 /**
+ * Problems with the journeys and the systems they use, each naming its key (empty: none). Checked by
+ * `crossdock config validate` and before a journey starts.
+ */
+export function journeysConfigIssues(config: JourneysConfig): string[] {
+  const issues: string[] = [];
+  for (const [name, system] of Object.entries(config.systems ?? {})) {
+    issues.push(...systemConfigIssues(name, system));
+  }
+  const ov = config.journeys?.orderVisibility;
+  if (ov === undefined || ov.enabled === false) return issues;
+  for (const role of ['erp', 'helpdesk'] as const) {
+    const name = ov[role];
+    const system = config.systems?.[name];
+    if (system === undefined) {
+      issues.push(`journeys.orderVisibility.${role}: system ${name} is not configured under systems`);
+      continue;
+    }
+    const fits = role === 'erp' ? isErp(system.connector) : isHelpdesk(system.connector);
+    if (!fits) {
+      issues.push(
+        `journeys.orderVisibility.${role}: system ${name} uses connector ${system.connector}, not ${role === 'erp' ? 'an ERP (sandbox-erp, tryton)' : 'a helpdesk (sandbox-helpdesk, request-tracker)'}`,
+      );
+    }
+  }
+  if (ov.orderNumberPattern !== undefined) {
+    try {
+      new RegExp(ov.orderNumberPattern);
+    } catch (error) {
+      issues.push(
+        `journeys.orderVisibility.orderNumberPattern: not a regular expression (${(error as Error).message})`,
+      );
+    }
+  }
+  return issues;
+}
+
+/**
  * Builds the order-visibility journey the configuration describes (undefined when it has none or it
  * is disabled). Used by `startJourneys` and by `crossdock sync backfill`, which captures through it.
  */
@@ -73,31 +110,10 @@ export function buildOrderVisibility(options: StartJourneysOptions): OrderVisibi
   const { config, logger } = options;
   const ov = config.journeys?.orderVisibility;
   if (ov === undefined || ov.enabled === false) return undefined;
-  const systemOf = (name: string, role: 'erp' | 'helpdesk'): SystemConfig => {
-    const system = config.systems?.[name];
-    if (system === undefined)
-      throw new JourneyConfigInvalidError('orderVisibility', `system ${name} is not configured`);
-    const fits = role === 'erp' ? isErp(system.connector) : isHelpdesk(system.connector);
-    if (!fits) {
-      throw new JourneyConfigInvalidError(
-        'orderVisibility',
-        `system ${name} uses connector ${system.connector}, not an ${role === 'erp' ? 'ERP (sandbox-erp, tryton)' : 'helpdesk (sandbox-helpdesk, request-tracker)'}`,
-      );
-    }
-    return system;
-  };
-  const erpConfig = systemOf(ov.erp, 'erp');
-  const helpdeskConfig = systemOf(ov.helpdesk, 'helpdesk');
-  if (ov.orderNumberPattern !== undefined) {
-    try {
-      new RegExp(ov.orderNumberPattern);
-    } catch (error) {
-      throw new JourneyConfigInvalidError(
-        'orderVisibility',
-        `journeys.orderVisibility.orderNumberPattern: not a regular expression (${(error as Error).message})`,
-      );
-    }
-  }
+  const issues = journeysConfigIssues(config);
+  if (issues.length > 0) throw new JourneyConfigInvalidError('orderVisibility', issues.join('; '));
+  const erpConfig = config.systems![ov.erp]!;
+  const helpdeskConfig = config.systems![ov.helpdesk]!;
   const open = (name: string, system: SystemConfig) => {
     const budget = options.rateBudget?.(name, system);
     return openSystemConnector(name, system, {

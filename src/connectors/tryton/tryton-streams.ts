@@ -27,6 +27,7 @@ export const TRYTON_STREAMS: readonly TrytonStreamSpec[] = [
       'shipment_state',
       'invoice_state',
       'party',
+      'party.code',
       'invoice_address',
       'shipment_address',
       'sale_date',
