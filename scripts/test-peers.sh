@@ -14,7 +14,7 @@ cd "$(dirname "$0")/.."
 
 PEERS_DIR=${PEERS_DIR:-../shared/peers}
 STATE=${CROSSDOCK_PEERS_HOME:-/var/lib/peers/crossdock-test}
-export TRYTON_HOME=$STATE/tryton RT_HOME=$STATE/rt
+export TRYTON_HOME=$STATE/tryton RT_HOME=$STATE/rt PEERS_DIR
 export TRYTON_PORT=${TRYTON_PORT:-8100} RT_PORT=${RT_PORT:-8110}
 TRYTON_DB_FILE=$TRYTON_HOME/db/tryton.sqlite
 RT_DB_FILE=$RT_HOME/rtdb

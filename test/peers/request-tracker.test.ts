@@ -179,6 +179,27 @@ describe.skipIf(!env)(`request-tracker peer (RT time zone ${zone})`, () => {
       expect((updated[0]!.payload as { Status: string }).Status).toBe('open');
     });
 
+    it('gives two changes of one ticket within one second two ordered versions', async () => {
+      // RT keeps LastUpdated to the second; the connector adds the ticket's changes in that second.
+      // The two changes must land in one second with a read between them: tried a few times, and
+      // the versions must be ordered whether or not the second was shared.
+      const subject = (id: string, text: string) =>
+        fixture.http.request({ method: 'PUT', path: `ticket/${id}`, json: { Subject: text } });
+      let sameSecond = 0;
+      for (let attempt = 1; attempt <= 4 && sameSecond === 0; attempt++) {
+        const since = new Date(Date.now() - 2_000).toISOString();
+        const id = await fixture.ticket();
+        await subject(id, 'first change');
+        const first = (await c.read({ stream: 'ticket', since })).records.find((r) => r.externalId === id)!;
+        await subject(id, 'second change');
+        const second = (await c.read({ stream: 'ticket', since })).records.find((r) => r.externalId === id)!;
+        expect((second.payload as { Subject: string }).Subject).toBe('second change');
+        expect(second.updatedAt > first.updatedAt, `${first.updatedAt} then ${second.updatedAt}`).toBe(true);
+        if (first.updatedAt.slice(0, 19) === second.updatedAt.slice(0, 19)) sameSecond++;
+      }
+      console.info(`two changes in one second: ${sameSecond > 0 ? 'seen' : 'not reached in 4 tries'}`);
+    });
+
     it('captures comments and correspondence with their text as transactions', async () => {
       const id = await fixture.ticket();
       const start = await readAll(c, 'transaction', undefined);
