@@ -408,6 +408,8 @@ export class CaptureEngine {
         .where('source_updated_at', '=', p.updatedAt)
         .executeTakeFirst();
       if (stored === undefined || stored.payload === p.payload) return ['duplicate', undefined];
+      // Systems serialise objects in no fixed key order (RT's Perl hashes): the same content twice.
+      if (sameJson(stored.payload, p.payload)) return ['duplicate', undefined];
       // Same version key, other content: two changes inside the system's timestamp resolution. Which
       // is newer cannot be known here, so nothing is applied and an operator sees both.
       const error = new SyncRecordCollisionError(system, record.stream, record.externalId, p.updatedAt);
@@ -640,6 +642,25 @@ export class CaptureEngine {
         entity: c.entity,
       });
     }
+  }
+}
+
+/** Two JSON texts with the same content, whatever the order of keys in their objects. */
+function sameJson(a: string, b: string): boolean {
+  const sorted = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(sorted)
+      : v !== null && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, sorted((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  try {
+    return JSON.stringify(sorted(JSON.parse(a))) === JSON.stringify(sorted(JSON.parse(b)));
+  } catch {
+    return false;
   }
 }
 

@@ -125,6 +125,23 @@ describe.each(dialects)('capture on $dialect', ({ open }) => {
     expect(stale).toEqual(['2026-11-27T10:00:01.000000Z < 2026-11-27T10:00:02.000000Z']);
   });
 
+  it('takes a repeat whose objects list their keys in another order as a duplicate, not a collision', async () => {
+    const tenant = freshTenant();
+    const { capture } = engine();
+    const first = rec('SH1', '2026-11-27T10:00:01Z', {
+      state: 'packed',
+      order: 'SO1',
+      carrier: { id: 1, name: 'UPS' },
+    });
+    const reordered = rec('SH1', '2026-11-27T10:00:01Z', {
+      carrier: { name: 'UPS', id: 1 },
+      order: 'SO1',
+      state: 'packed',
+    });
+    await capture.ingest(tenant, 'erp', [first]);
+    expect(await capture.ingest(tenant, 'erp', [reordered])).toMatchObject({ duplicates: 1, collisions: 0 });
+  });
+
   it('dead-letters a version with the update time of a captured one but other content', async () => {
     const tenant = freshTenant();
     const events = new SyncEvents();

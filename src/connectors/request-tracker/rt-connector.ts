@@ -217,6 +217,25 @@ function readTransactionCursor(cursor: Cursor | undefined): TransactionCursor {
   return cursor as unknown as TransactionCursor;
 }
 
+/**
+ * RT lists a ticket's custom fields and requestors in no fixed order; capture compares payloads of
+ * one version, so they are put in id order (the same ticket read twice is then the same payload).
+ */
+function inStableOrder(ticket: Json): Json {
+  const byId = (a: unknown, b: unknown) =>
+    Number((a as { id?: unknown }).id) - Number((b as { id?: unknown }).id) ||
+    String((a as { id?: unknown }).id).localeCompare(String((b as { id?: unknown }).id));
+  return {
+    ...ticket,
+    ...(Array.isArray(ticket.CustomFields)
+      ? { CustomFields: [...(ticket.CustomFields as unknown[])].sort(byId) }
+      : {}),
+    ...(Array.isArray(ticket.Requestor)
+      ? { Requestor: [...(ticket.Requestor as unknown[])].sort(byId) }
+      : {}),
+  };
+}
+
 /** Tickets changed this recently (ms) get a per-second change count in their version. */
 const RECENT_CHANGE_MS = 10 * 60_000;
 
@@ -532,7 +551,7 @@ export class RequestTrackerConnector implements Connector<Json> {
         stream: 'ticket',
         externalId: String(t.id),
         updatedAt: versionStamp(rtInstant(String(t.LastUpdated)), versions.get(String(t.id)) ?? 0),
-        payload: t,
+        payload: inStableOrder(t),
       })),
       cursor: { ...next },
       hasMore,
