@@ -3,7 +3,7 @@
 // sent again; an effect that may have been sent (ambiguous outcome, or a crash between sending and
 // recording) is looked up in the target (`findEffect`, by the marker the write carries) before any
 // retry, so a system without idempotency keys still gets each effect exactly once.
-import { createHash } from 'node:crypto';
+import { createHash, randomUUID } from 'node:crypto';
 import type { Kysely } from 'kysely';
 import { Counter } from 'prom-client';
 import type { Command, Connector, Effect, JsonValue, WriteOutcome } from '../connectors/index.ts';
@@ -65,6 +65,8 @@ export interface PerformOptions {
   readonly onApplied?: (tx: StoreTx, effect: Effect) => Promise<void>;
 }
 
+const PROCESS_OWNER = `${process.pid}-${randomUUID()}`;
+
 export interface EffectLedgerOptions {
   readonly store: Store;
   /**
@@ -73,6 +75,13 @@ export interface EffectLedgerOptions {
    * dead and the next one looks the effect up in the target before sending.
    */
   readonly attemptLeaseMs?: number;
+  /**
+   * This process is the only one sending effects on its store (the embedded SQLite mode is one
+   * process): an unfinished attempt recorded by another process was made by one that is gone,
+   * so it is looked up in the target at once instead of waiting out `attemptLeaseMs` (default false:
+   * other live processes may share the store).
+   */
+  readonly exclusive?: boolean;
   readonly events?: SyncEvents;
   readonly metrics?: MetricsRegistry;
   readonly logger?: Logger;
@@ -89,6 +98,9 @@ export function effectIdempotencyKey(tenantId: string, system: string, businessK
 export class EffectLedger {
   readonly #store: Store;
   readonly #leaseMs: number;
+  readonly #exclusive: boolean;
+  /** Marks this process's attempts (shared by its ledgers: among them the lease applies). */
+  readonly #owner = PROCESS_OWNER;
   readonly #events: SyncEvents | undefined;
   readonly #logger: Logger;
   readonly #outcomes: Counter<'system' | 'status'> | undefined;
@@ -96,6 +108,7 @@ export class EffectLedger {
   constructor(options: EffectLedgerOptions) {
     this.#store = options.store;
     this.#leaseMs = options.attemptLeaseMs ?? 60_000;
+    this.#exclusive = options.exclusive ?? false;
     this.#events = options.events;
     this.#logger = options.logger ?? silentLogger();
     this.#outcomes =
@@ -142,6 +155,7 @@ export class EffectLedger {
           last_error: null,
           created_at: now,
           updated_at: now,
+          attempt_owner: null,
         })
         .onConflict((oc) => oc.doNothing())
         .execute();
@@ -162,7 +176,8 @@ export class EffectLedger {
       args: request.args,
       ...(request.signal === undefined ? {} : { signal: request.signal }),
     };
-    if (row.status === EFFECT_STATUSES.pending && row.attempts > 0) {
+    const predecessor = this.#exclusive && row.attempt_owner !== this.#owner;
+    if (row.status === EFFECT_STATUSES.pending && row.attempts > 0 && !predecessor) {
       const left = Date.parse(row.updated_at) + this.#leaseMs - Date.now();
       if (left > 0) throw new SyncEffectInFlightError(system, businessKey, left);
     }
@@ -197,7 +212,12 @@ export class EffectLedger {
       const r = await tx
         .db<SyncDb>()
         .updateTable('sync_effects')
-        .set({ attempts, status: EFFECT_STATUSES.pending, updated_at: new Date().toISOString() })
+        .set({
+          attempts,
+          status: EFFECT_STATUSES.pending,
+          updated_at: new Date().toISOString(),
+          attempt_owner: this.#owner,
+        })
         .where('tenant_id', '=', tenantId)
         .where('system', '=', system)
         .where('business_key', '=', businessKey)

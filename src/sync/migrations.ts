@@ -127,4 +127,10 @@ create table sync_desired (
 create index sync_desired_pending on sync_desired (tenant_id, system)`,
     ),
   },
+  {
+    id: '0306_sync_effect_owner',
+    description:
+      'Which ledger instance made an effect attempt, so a sole process can take over its predecessor’s at once',
+    ...both(() => `alter table sync_effects add column attempt_owner text`),
+  },
 ];

@@ -73,6 +73,8 @@ export interface SyncEffectsTable {
   last_error: string | null;
   created_at: string;
   updated_at: string;
+  /** Ledger instance that made the last attempt (null before 0306 or before any attempt). */
+  attempt_owner: string | null;
 }
 
 export interface SyncWrittenTable {

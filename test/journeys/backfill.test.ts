@@ -45,9 +45,9 @@ describe('crossdock sync backfill', () => {
     newOrder = async () =>
       (await api('/sales-orders', { customer_id: customer.id, lines: [{ item_id: item.id, qty: 2 }] })).id;
     orders.push(await newOrder(), await newOrder());
-    // The third order is more than the sandbox cursor's 2 s overlap younger than the first two, so a
-    // resumed read re-reads it and not them.
-    await new Promise((r) => setTimeout(r, 2_500));
+    // The third order is more than the sandbox cursor's 2 s overlap (plus its whole-second stamps)
+    // younger than the first two, so a resumed read re-reads it and not them.
+    await new Promise((r) => setTimeout(r, 3_500));
     orders.push(await newOrder());
     dir = fs.mkdtempSync(path.join(os.tmpdir(), 'cd-backfill-'));
     configFile = path.join(dir, 'crossdock.yaml');

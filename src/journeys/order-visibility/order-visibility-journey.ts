@@ -18,6 +18,7 @@ import {
   MapperRegistry,
   Propagator,
   setDesired,
+  SyncEffectInFlightError,
   writeDeadLetter,
   findCanonicalId,
   type CapturedChange,
@@ -196,7 +197,13 @@ export class OrderVisibilityJourney {
       ...(options.ownership === undefined ? {} : { ownership: options.ownership }),
       logger: this.#log,
     });
-    this.ledger = new EffectLedger({ store: options.store, logger: this.#log });
+    // Embedded SQLite is one process: an attempt left unfinished by a previous process is looked up at
+    // once after a restart instead of waiting out the ledger's 60 s attempt lease.
+    this.ledger = new EffectLedger({
+      store: options.store,
+      logger: this.#log,
+      exclusive: options.store.dialect === 'sqlite',
+    });
     this.propagator = new Propagator({
       store: options.store,
       ledger: this.ledger,
@@ -615,6 +622,7 @@ export class OrderVisibilityJourney {
         this.#metrics?.writes.inc({ kind: 'fields', outcome: 'applied' });
       }
     } catch (cause) {
+      if (cause instanceof SyncEffectInFlightError) return this.#retryLater(link.case_id, cause);
       error = cause instanceof Error ? cause.message : String(cause);
     }
     if (error === undefined) {
@@ -715,6 +723,7 @@ export class OrderVisibilityJourney {
         );
         if (result.status !== 'applied') error = `${result.error.code}: ${result.error.message}`;
       } catch (cause) {
+        if (cause instanceof SyncEffectInFlightError) return this.#retryLater(link.case_id, cause);
         error = cause instanceof Error ? cause.message : String(cause);
       }
       const attempts = m.attempts + 1;
@@ -768,6 +777,22 @@ export class OrderVisibilityJourney {
       if (dead) this.#counts.deadLetters++;
       return;
     }
+  }
+
+  /**
+   * Another attempt of the same write is in flight (in this process, or in one that shares the store):
+   * not a failure, so no attempt is counted; the case is looked at again when that attempt's lease ends.
+   */
+  #retryLater(caseId: string, cause: SyncEffectInFlightError): void {
+    const wait = Math.max(100, Math.min(this.#maxDelayMs, cause.retryAfterMs ?? this.#baseDelayMs));
+    this.#log.debug(
+      { caseId, waitMs: wait },
+      'order-visibility: write in flight elsewhere, looking again later',
+    );
+    const timer = setTimeout(() => {
+      if (!this.#stopped) this.#kick(caseId);
+    }, wait);
+    timer.unref();
   }
 
   #backoff(attempts: number): number {
