@@ -15,6 +15,7 @@ import {
   type CommentDesk,
 } from './support/comment-desk.ts';
 import { dialects, freshTenant, type Opened } from './support/harness.ts';
+import type { SyncDb } from '../../src/sync/tables.ts';
 
 const child = path.join(import.meta.dirname, 'fixtures', 'effect-crash-child.ts');
 
@@ -199,6 +200,30 @@ describe.each(dialects)('effect ledger on $dialect', ({ open }) => {
     expect(await first).toMatchObject({ status: 'applied', sent: true });
     expect(await ledger.perform(tenant, 'comment-desk', direct, 'k', request)).toMatchObject({ sent: false });
     expect(await desk.comments(`${tenant}-f`)).toHaveLength(1);
+  });
+
+  it("takes over a gone process's unfinished attempt at once when it sends alone, and waits when shared", async () => {
+    const tenant = freshTenant();
+    const connector = commentDeskConnector(desk.url);
+    const request = { type: 'case.comment', args: { ticket: `${tenant}-p`, text: 'milestone k\n' } };
+    // A previous process recorded an attempt and died before recording its outcome.
+    await new EffectLedger({ store: opened.store }).perform(tenant, 'comment-desk', connector, 'k', request);
+    await opened.store
+      .db<SyncDb>()
+      .updateTable('sync_effects')
+      .set({ status: 'pending', attempt_owner: 'gone-process', updated_at: new Date().toISOString() })
+      .where('tenant_id', '=', tenant)
+      .execute();
+    await expect(
+      new EffectLedger({ store: opened.store }).perform(tenant, 'comment-desk', connector, 'k', request),
+    ).rejects.toMatchObject({ code: 'SYNC_EFFECT_IN_FLIGHT' });
+    const alone = new EffectLedger({ store: opened.store, exclusive: true });
+    // Looked up by its marker (it was sent), not sent again.
+    expect(await alone.perform(tenant, 'comment-desk', connector, 'k', request)).toMatchObject({
+      status: 'applied',
+      sent: false,
+    });
+    expect(await desk.comments(`${tenant}-p`)).toHaveLength(1);
   });
 
   it('keeps the same business key of two tenants apart', async () => {
