@@ -1,6 +1,7 @@
 // Order visibility between the real Tryton and Request Tracker: how many sales per minute reach their
-// RT tickets, and how long a change in Tryton takes to show on the ticket. Needs both peers running
-// (../shared/peers/tryton-up.sh and rt-up.sh; their env files are read). Runs `crossdock start` with
+// RT tickets, and how long a change in Tryton takes to show on the ticket. `npm run bench:peers`
+// (scripts/bench-peers.sh) starts both peers on empty databases first; run directly, it uses the
+// peers whose env files are under TRYTON_HOME and RT_HOME. Runs `crossdock start` with
 // examples/tryton-rt.yaml (store in a temporary folder, polls every --poll-ms, default 1000).
 //  1. setup: --sales N (default 20) sales quoted and confirmed, one RT ticket naming each; waits until
 //     every ticket carries its ERP Order.
