@@ -1,7 +1,8 @@
-// `crossdock sync backfill --system NAME [--since DATE]`: the initial load. Reads the records a
-// connected system already holds through the same capture path as live polling (mapping, ownership,
-// the journey's links and case writes), at `low` rate-budget priority so live capture and case
-// writes go first, with a progress line per stream. Each stream keeps its own backfill cursor, so an
+// `crossdock sync backfill --system NAME [--since DATE] [--share F]`: the initial load. Reads the
+// records a connected system already holds through the same capture path as live polling (mapping,
+// ownership, the journey's links and case writes), at `low` rate-budget priority and on a share of
+// the system's rate (default half, one request at a time) so the live service keeps the rest, with a
+// progress line per stream. Each stream keeps its own backfill cursor, so an
 // interrupted backfill run again with the same --since resumes where it stopped. Case writes the
 // captured records call for are made by the running service (its sweep finds them within a second),
 // or when it next starts.
@@ -9,7 +10,13 @@ import { InvalidArgumentError, type Command } from 'commander';
 import pino from 'pino';
 import { migrateStore, openConfiguredStore } from '../app/store-setup.ts';
 import { loadConfig } from '../config/index.ts';
-import { buildOrderVisibility, ERP_PROFILES, HELPDESK_PROFILES } from '../journeys/index.ts';
+import { TokenBucketRateBudget } from '../connectors/index.ts';
+import {
+  buildOrderVisibility,
+  DEFAULT_RATE_PER_SECOND,
+  ERP_PROFILES,
+  HELPDESK_PROFILES,
+} from '../journeys/index.ts';
 import { JourneyConfigInvalidError } from '../journeys/errors.ts';
 import { createLogger } from '../telemetry/index.ts';
 
@@ -28,6 +35,16 @@ export interface BackfillResult {
   readonly records: number;
   readonly applied: number;
   readonly seconds: number;
+}
+
+function fraction(value: string): number {
+  const n = Number(value);
+  if (!(n > 0 && n <= 1)) {
+    throw new InvalidArgumentError(
+      `--share: got ${JSON.stringify(value)}, expected a number above 0 and at most 1`,
+    );
+  }
+  return n;
 }
 
 function isoDate(value: string): string {
@@ -57,48 +74,65 @@ export function registerSyncCommands(program: Command, ctx: SyncCommandContext =
     )
     .requiredOption('--system <name>', 'configured system to read (a key of `systems:`)')
     .option('--since <date>', 'only records changed at or after this date or time (default: all)', isoDate)
+    .option(
+      '--share <fraction>',
+      "share of the system's rate budget the backfill may use, one request at a time (default 0.5)",
+      fraction,
+      0.5,
+    )
     .option('-c, --config <file>', 'YAML configuration file (see docs/config.md)')
     .option('--json', 'print the result as one JSON object')
-    .action(async (opts: { system: string; since?: string; config?: string; json?: boolean }) => {
-      const loaded = loadConfig(opts.config !== undefined ? { file: opts.config } : {});
-      // Logs go to stderr with the progress lines: stdout holds only the result.
-      const logger = createLogger({
-        level: 'warn',
-        secrets: loaded.secrets,
-        destination: pino.destination(2),
-      });
-      const { config } = loaded;
-      const store = await openConfiguredStore(config, { logger });
-      try {
-        await migrateStore(store);
-        const setup = buildOrderVisibility({
-          config,
-          store,
-          defaultTenant: config.tenants[0]?.id ?? 'default',
-          logger,
+    .action(
+      async (opts: { system: string; since?: string; share: number; config?: string; json?: boolean }) => {
+        const loaded = loadConfig(opts.config !== undefined ? { file: opts.config } : {});
+        // Logs go to stderr with the progress lines: stdout holds only the result.
+        const logger = createLogger({
+          level: 'warn',
+          secrets: loaded.secrets,
+          destination: pino.destination(2),
         });
-        if (setup === undefined || !(opts.system in setup.connectors)) {
-          const journeySystems = setup === undefined ? [] : Object.keys(setup.connectors);
-          throw new JourneyConfigInvalidError(
-            'orderVisibility',
-            `--system ${opts.system}: not a system of a configured journey (${journeySystems.join(', ') || 'none configured'})`,
-          );
-        }
+        const { config } = loaded;
+        const store = await openConfiguredStore(config, { logger });
         try {
-          const connectorType = setup.systemConfigs[opts.system]!.connector;
-          const streams =
-            connectorType === 'tryton' || connectorType === 'sandbox-erp'
-              ? ERP_PROFILES[connectorType].polled
-              : HELPDESK_PROFILES[connectorType].polled;
-          const result = await backfill(setup, opts.system, streams, opts.since, progress);
-          write(opts.json === true ? `${JSON.stringify(result)}\n` : humanResult(result));
+          await migrateStore(store);
+          const setup = buildOrderVisibility({
+            config,
+            store,
+            defaultTenant: config.tenants[0]?.id ?? 'default',
+            logger,
+            // The live service keeps the rest of the system's budget; the backfill also asks at `low`.
+            rateBudget: (name, system) =>
+              name === opts.system
+                ? new TokenBucketRateBudget({
+                    ratePerSecond:
+                      opts.share * (system.ratePerSecond ?? DEFAULT_RATE_PER_SECOND[system.connector]),
+                    maxInFlight: 1,
+                  })
+                : undefined,
+          });
+          if (setup === undefined || !(opts.system in setup.connectors)) {
+            const journeySystems = setup === undefined ? [] : Object.keys(setup.connectors);
+            throw new JourneyConfigInvalidError(
+              'orderVisibility',
+              `--system ${opts.system}: not a system of a configured journey (${journeySystems.join(', ') || 'none configured'})`,
+            );
+          }
+          try {
+            const connectorType = setup.systemConfigs[opts.system]!.connector;
+            const streams =
+              connectorType === 'tryton' || connectorType === 'sandbox-erp'
+                ? ERP_PROFILES[connectorType].polled
+                : HELPDESK_PROFILES[connectorType].polled;
+            const result = await backfill(setup, opts.system, streams, opts.since, progress);
+            write(opts.json === true ? `${JSON.stringify(result)}\n` : humanResult(result));
+          } finally {
+            await setup.close();
+          }
         } finally {
-          await setup.close();
+          await store.close();
         }
-      } finally {
-        await store.close();
-      }
-    });
+      },
+    );
   return sync;
 }
 

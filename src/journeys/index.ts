@@ -23,7 +23,7 @@ export type {
   JourneysStats,
   OrderVisibilitySetup,
 } from './start-journeys.ts';
-export { openSystemConnector, systemConfigIssues } from './system-connectors.ts';
+export { DEFAULT_RATE_PER_SECOND, openSystemConnector, systemConfigIssues } from './system-connectors.ts';
 export {
   journeysMigrations,
   OrderVisibilityJourney,

@@ -54,6 +54,14 @@ const KEYS: Readonly<
   },
 };
 
+/** Requests per second each connector type sends when `ratePerSecond` is not configured. */
+export const DEFAULT_RATE_PER_SECOND: Readonly<Record<ConnectorType, number>> = {
+  'sandbox-erp': 50,
+  'sandbox-helpdesk': 20,
+  tryton: 20,
+  'request-tracker': 8,
+};
+
 /** Problems with `systems.<name>`'s keys for its connector type, each naming the key (empty: fine). */
 export function systemConfigIssues(name: string, system: SystemConfig): string[] {
   const keys = KEYS[system.connector];

@@ -852,8 +852,9 @@ export class OrderVisibilityJourney {
       system,
       connector,
       stream,
-      // Live capture goes before history: a backfill reads at `low`.
-      signal === undefined ? { priority: 'normal' } : { priority: 'normal', signal },
+      // At the connector's default priority, `low`: when the system's budget is short (RT serves two
+      // requests at a time), the case writes waiting go first and polling waits.
+      signal === undefined ? {} : { signal },
     );
   }
 
