@@ -216,8 +216,19 @@ export class RunExecution {
     };
   }
 
-  /** Executes the workflow function to its end; never rejects (the outcome is in `settled`). */
-  async execute(): Promise<void> {
+  /**
+   * Executes the workflow function to its end; never rejects (the outcome is in `settled`). `gate` runs
+   * first (a queue's rate budget); aborting the run while it waits stops the run like any other abort.
+   */
+  async execute(gate?: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    if (gate) {
+      try {
+        await gate(this.#abort.signal);
+      } catch (error) {
+        this.#settleStopped(this.#abort.signal.aborted ? this.#abort.signal.reason : error);
+        return;
+      }
+    }
     const ctx: WorkflowContext = {
       runId: this.run.runId,
       tenantId: this.run.tenantId,
@@ -456,7 +467,8 @@ export class RunExecution {
         const run =
           budget === undefined
             ? fn
-            : (s: StepContext<unknown>) => this.#deps.budgets.run(budget, () => fn(s), this.#abort.signal);
+            : (s: StepContext<unknown>) =>
+                this.#deps.budgets.run(budget, () => fn(s), this.#abort.signal, options.budgetPriority);
         value = await this.#attempt(run, base, attempt, input, options.timeoutMs, name);
       } catch (error) {
         failed = true;

@@ -46,6 +46,12 @@ export interface WorkflowEventMap {
   'run:version-missing': RunRef;
   /** This process stopped executing a run because another worker holds its lease now. */
   'run:lease-lost': RunRef;
+  /** A call was granted a slot of rate budget `budget` after waiting `waitedMs` (0 when none). */
+  'budget:waited': {
+    readonly budget: string;
+    readonly priority: 'high' | 'normal' | 'low';
+    readonly waitedMs: number;
+  };
   'step:completed': RunRef & {
     readonly stepId: number;
     readonly stepName: string;

@@ -1,6 +1,7 @@
 // The workflow runtime: registry of workflow versions, idempotent start, recovery of runs left in flight
 // by a dead process, leases with heartbeats, and waiting for results. Operator actions (retry, resume,
 // cancel) live in WorkflowAdminService, which calls back into `dispatch`/`cancelLocal` here.
+import type { Priority } from '../budgets/index.ts';
 import type { Store } from '../store/index.ts';
 import { silentLogger, type Logger } from '../telemetry/index.ts';
 import {
@@ -60,6 +61,14 @@ export interface QueueOptions {
   readonly concurrency?: number;
   /** Most runs of this queue this process runs at once (default `concurrency`). */
   readonly workerConcurrency?: number;
+  /**
+   * Rate budget (of `runtime.budgets`) a run of this queue takes one slot of before it starts, so runs
+   * start no faster than the target system's rate (default none). Steps that call the system through a
+   * connector or `StepOptions.budget` take their own slots on top.
+   */
+  readonly budget?: string;
+  /** Priority of the queue's starts on its budget (default `normal`; `low` for backfills). */
+  readonly budgetPriority?: Priority;
 }
 
 export interface EnqueueOptions extends StartOptions {
@@ -97,7 +106,10 @@ export class WorkflowRuntime {
   readonly #definitions = new Map<string, Map<number, AnyDefinition>>();
   readonly #active = new Map<string, RunExecution>();
   readonly #versionMissingReported = new Set<string>();
-  readonly #queues = new Map<string, { concurrency: number; workerConcurrency: number }>();
+  readonly #queues = new Map<
+    string,
+    { concurrency: number; workerConcurrency: number; budget?: string; budgetPriority: Priority }
+  >();
   #dispatchSoon = false;
   #timers: NodeJS.Timeout[] = [];
   #polling: Promise<void> | undefined;
@@ -106,9 +118,17 @@ export class WorkflowRuntime {
 
   constructor(options: WorkflowRuntimeOptions) {
     this.journal = new WorkflowJournal(options.store);
-    this.budgets = new RateBudgets({ store: options.store, now: options.now });
     this.executorId = options.executorId ?? 'local';
     this.#logger = options.logger ?? silentLogger();
+    this.budgets = new RateBudgets({
+      store: options.store,
+      logger: this.#logger,
+      ...(options.now === undefined ? {} : { now: options.now }),
+      onWait: (budget, priority, waitedMs) => {
+        if (this.events.has('budget:waited'))
+          this.events.emit('budget:waited', { budget, priority, waitedMs });
+      },
+    });
     this.#leaseMs = options.leaseMs ?? 30_000;
     this.#heartbeatMs = options.heartbeatMs ?? Math.max(1, Math.floor(this.#leaseMs / 3));
     this.#pollMs = options.pollIntervalMs ?? 1000;
@@ -146,6 +166,8 @@ export class WorkflowRuntime {
     this.#queues.set(options.name, {
       concurrency,
       workerConcurrency: Math.max(1, options.workerConcurrency ?? concurrency),
+      ...(options.budget === undefined ? {} : { budget: options.budget }),
+      budgetPriority: options.budgetPriority ?? 'normal',
     });
     return this;
   }
@@ -232,7 +254,17 @@ export class WorkflowRuntime {
           workflowVersion: run.workflowVersion,
           reason: 'pending',
         });
-        this.#run(execution);
+        const budget = limits.budget;
+        this.#run(
+          execution,
+          budget === undefined
+            ? undefined
+            : async (signal) => {
+                // One slot of the rate per start; the run holds no in-flight place of the budget.
+                const release = await this.budgets.forSystem(budget).acquire(limits.budgetPriority, signal);
+                release();
+              },
+        );
         started++;
       }
     }
@@ -397,8 +429,8 @@ export class WorkflowRuntime {
     );
   }
 
-  #run(execution: RunExecution): void {
-    void execution.execute().finally(() => {
+  #run(execution: RunExecution, gate?: (signal: AbortSignal) => Promise<void>): void {
+    void execution.execute(gate).finally(() => {
       if (this.#active.get(execution.run.runId) === execution) this.#active.delete(execution.run.runId);
       if (execution.run.queue !== null) this.#scheduleDispatch();
     });
