@@ -40,6 +40,12 @@ export interface WorkflowRuntimeOptions {
   readonly resultPollMs?: number;
   /** How often a signal wait re-reads the store for signals sent from other processes, in ms (default 500). */
   readonly signalPollMs?: number;
+  /**
+   * A sleep or signal wait longer than this parks the run: its execution ends, the run waits in the store
+   * (`waiting`, no lease) and a launched runtime's poll resumes it when due or when a signal arrives, in
+   * ms (default 30000). Waits while other steps of the run are in flight stay in memory.
+   */
+  readonly parkAfterMs?: number;
   /** Clock in epoch ms (default Date.now); tests pass their own. */
   readonly now?: () => number;
   /** Source of jitter in [0, 1) (default Math.random). */
@@ -101,6 +107,7 @@ export class WorkflowRuntime {
   readonly #maxRecovered: number;
   readonly #resultPollMs: number;
   readonly #signalPollMs: number;
+  readonly #parkAfterMs: number;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #definitions = new Map<string, Map<number, AnyDefinition>>();
@@ -135,6 +142,7 @@ export class WorkflowRuntime {
     this.#maxRecovered = options.maxRecoveredRuns ?? 200;
     this.#resultPollMs = options.resultPollMs ?? 200;
     this.#signalPollMs = options.signalPollMs ?? 500;
+    this.#parkAfterMs = options.parkAfterMs ?? 30_000;
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
     this.events.onListenerError = (event, error) =>
@@ -222,12 +230,19 @@ export class WorkflowRuntime {
     });
   }
 
+  /** Runs a recovery pass soon (a parked run here was just signalled), if this runtime is launched. */
+  #pollSoon(): void {
+    if (!this.#launched || this.#polling) return;
+    this.#polling = this.recoverNow(false)
+      .then(() => undefined)
+      .catch((error: unknown) => this.#logger.error({ err: error }, 'workflow recovery poll failed'))
+      .finally(() => (this.#polling = undefined));
+  }
+
   /** One pass over the registered queues; returns how many runs it started. */
   async dispatchQueues(): Promise<number> {
     if (this.#stopping) return 0;
-    const versions: [string, number][] = [];
-    for (const [name, byVersion] of this.#definitions)
-      for (const v of byVersion.keys()) versions.push([name, v]);
+    const versions = this.#versions();
     let started = 0;
     for (const [queue, limits] of this.#queues) {
       let mine = 0;
@@ -243,20 +258,11 @@ export class WorkflowRuntime {
         now,
       );
       for (const run of claimed) {
-        const definition = this.#definition(run.workflowName, run.workflowVersion)!;
-        const loaded = await this.journal.loadSteps(run.runId);
-        const execution = this.#newExecution(definition, run, run.leaseEpoch, 'pending', loaded);
-        this.#active.set(run.runId, execution);
-        this.events.emit('run:resumed', {
-          runId: run.runId,
-          tenantId: run.tenantId,
-          workflowName: run.workflowName,
-          workflowVersion: run.workflowVersion,
-          reason: 'pending',
-        });
         const budget = limits.budget;
-        this.#run(
-          execution,
+        await this.#begin(
+          run,
+          run.leaseEpoch,
+          'pending',
           budget === undefined
             ? undefined
             : async (signal) => {
@@ -318,6 +324,7 @@ export class WorkflowRuntime {
       completedAt: null,
       queue: null,
       priority: 0,
+      wakeAt: null,
     };
     const execution = this.#newExecution(definition, run, 1, 'fresh');
     // Registered before the insert so the recovery poll never claims a run this process is starting.
@@ -414,6 +421,7 @@ export class WorkflowRuntime {
         now: this.#now,
         random: this.#random,
         signalPollMs: this.#signalPollMs,
+        parkAfterMs: this.#parkAfterMs,
         budgets: this.budgets,
         children: {
           start: (workflow, input, options) => this.start(workflow, input, options),
@@ -467,28 +475,92 @@ export class WorkflowRuntime {
     for (const t of this.#timers) t.unref();
   }
 
-  /** One recovery pass; returns how many runs it took. `startup` also takes this executor's own runs. */
+  /**
+   * One recovery pass; returns how many runs it took: unqueued pending runs, runs whose lease expired
+   * and parked runs that are due, claimed in one batch (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+   * `startup` first takes back this executor's own runs left in flight before a restart.
+   */
   async recoverNow(startup = false): Promise<number> {
     if (this.#stopping) return 0;
-    const room = this.#maxRecovered - this.#active.size;
-    if (room <= 0) return 0;
-    const now = this.#now();
-    const candidates = await this.journal.findClaimable(this.executorId, now, room);
     let taken = 0;
+    const now = this.#now();
+    const room = () => this.#maxRecovered - this.#active.size;
+    if (room() <= 0) return 0;
+    // Runs no registered version can take are left alone, and reported once each.
+    const candidates = await this.journal.findClaimable(startup ? this.executorId : null, now, room());
     for (const run of candidates) {
       if (this.#active.has(run.runId)) continue;
-      // Outside startup a run owned by this executor with a live lease is one it is finishing now.
-      if (
-        !startup &&
-        run.status === 'running' &&
-        run.owner === this.executorId &&
-        (run.leaseExpiresAt ?? 0) >= now
-      ) {
+      if (!this.#definition(run.workflowName, run.workflowVersion)) {
+        this.#reportVersionMissing(run);
         continue;
       }
-      if (await this.dispatch(run, run.status === 'running' ? 'recovery' : 'pending')) taken++;
+      // At start-up, this executor's own runs: nobody else may take them while their lease lives.
+      if (startup && run.status === 'running' && run.owner === this.executorId) {
+        if (await this.dispatch(run, 'recovery')) taken++;
+      }
+    }
+    if (room() <= 0) return taken;
+    const claimed = await this.journal.claimBatch(
+      this.executorId,
+      now,
+      now + this.#leaseMs,
+      room(),
+      this.#versions(),
+    );
+    for (const { run, previousStatus, previousOwner } of claimed) {
+      const reason: ResumeReason =
+        previousStatus === 'running' ? 'recovery' : previousStatus === 'waiting' ? 'timer' : 'pending';
+      if (reason === 'recovery' && previousOwner !== this.executorId) {
+        this.events.emit('lease:taken-over', {
+          ...this.#ref(run),
+          previousOwner,
+        });
+      }
+      await this.#begin(run, run.leaseEpoch, reason);
+      taken++;
     }
     return taken;
+  }
+
+  #versions(): [string, number][] {
+    const versions: [string, number][] = [];
+    for (const [name, byVersion] of this.#definitions)
+      for (const v of byVersion.keys()) versions.push([name, v]);
+    return versions;
+  }
+
+  #ref(run: RunRecord) {
+    return {
+      runId: run.runId,
+      tenantId: run.tenantId,
+      workflowName: run.workflowName,
+      workflowVersion: run.workflowVersion,
+    };
+  }
+
+  #reportVersionMissing(run: RunRecord): void {
+    if (this.#versionMissingReported.has(run.runId)) return;
+    this.#versionMissingReported.add(run.runId);
+    this.#logger.warn(
+      { runId: run.runId, workflow: run.workflowName, version: run.workflowVersion },
+      'run waits for a worker that has its workflow version registered',
+    );
+    this.events.emit('run:version-missing', this.#ref(run));
+  }
+
+  /** Starts executing a run this process has just claimed under `epoch`. */
+  async #begin(
+    run: RunRecord,
+    epoch: number,
+    reason: ResumeReason,
+    gate?: (signal: AbortSignal) => Promise<void>,
+  ): Promise<void> {
+    const definition = this.#definition(run.workflowName, run.workflowVersion)!;
+    const loaded = await this.journal.loadSteps(run.runId);
+    const execution = this.#newExecution(definition, { ...run, status: 'running' }, epoch, reason, loaded);
+    this.#active.set(run.runId, execution);
+    this.events.emit('run:resumed', { ...this.#ref(run), reason: reason === 'fresh' ? 'pending' : reason });
+    this.#run(execution, gate);
   }
 
   /**
@@ -497,21 +569,8 @@ export class WorkflowRuntime {
    */
   async dispatch(run: RunRecord, reason: ResumeReason): Promise<boolean> {
     if (this.#stopping || this.#active.has(run.runId)) return false;
-    const definition = this.#definition(run.workflowName, run.workflowVersion);
-    if (!definition) {
-      if (!this.#versionMissingReported.has(run.runId)) {
-        this.#versionMissingReported.add(run.runId);
-        this.#logger.warn(
-          { runId: run.runId, workflow: run.workflowName, version: run.workflowVersion },
-          'run waits for a worker that has its workflow version registered',
-        );
-        this.events.emit('run:version-missing', {
-          runId: run.runId,
-          tenantId: run.tenantId,
-          workflowName: run.workflowName,
-          workflowVersion: run.workflowVersion,
-        });
-      }
+    if (!this.#definition(run.workflowName, run.workflowVersion)) {
+      this.#reportVersionMissing(run);
       return false;
     }
     const now = this.#now();
@@ -524,17 +583,7 @@ export class WorkflowRuntime {
       now,
     );
     if (epoch === null || this.#active.has(run.runId)) return false;
-    const loaded = await this.journal.loadSteps(run.runId);
-    const execution = this.#newExecution(definition, { ...run, status: 'running' }, epoch, reason, loaded);
-    this.#active.set(run.runId, execution);
-    this.events.emit('run:resumed', {
-      runId: run.runId,
-      tenantId: run.tenantId,
-      workflowName: run.workflowName,
-      workflowVersion: run.workflowVersion,
-      reason: reason === 'recovery' ? 'recovery' : reason === 'operator' ? 'operator' : 'pending',
-    });
-    this.#run(execution);
+    await this.#begin(run, epoch, reason);
     return true;
   }
 
@@ -560,7 +609,9 @@ export class WorkflowRuntime {
       payload: payload === undefined ? null : JSON.stringify(payload),
       now: this.#now(),
     });
-    this.#active.get(runId)?.notifySignal(name);
+    const active = this.#active.get(runId);
+    if (active) active.notifySignal(name);
+    else if (created && run.status === 'waiting') this.#pollSoon();
     return created;
   }
 
