@@ -18,6 +18,7 @@ import { RunExecution, type ResumeReason, type RunSettlement } from './run-execu
 import type { WorkflowDefinition } from './workflow-definition.ts';
 import { WorkflowEvents } from './workflow-events.ts';
 import { WorkflowJournal, type RunRecord } from './workflow-journal.ts';
+import type { WorkflowStats } from './workflow-metrics.ts';
 
 export interface WorkflowRuntimeOptions {
   readonly store: Store;
@@ -621,6 +622,22 @@ export class WorkflowRuntime {
     if (!execution) return false;
     execution.cancel();
     return true;
+  }
+
+  /** What the workflow metrics read at scrape time: leases held here, parked runs, queue depth and lag. */
+  async stats(): Promise<WorkflowStats> {
+    const now = this.#now();
+    const stored = await this.journal.stats(now);
+    const queues = new Map<string, { queue: string; depth: number; lagMs: number }>();
+    for (const name of this.#queues.keys()) queues.set(name, { queue: name, depth: 0, lagMs: 0 });
+    for (const q of stored.queues)
+      queues.set(q.queue, { queue: q.queue, depth: q.depth, lagMs: Math.max(0, now - q.oldestCreatedAt) });
+    return {
+      leasesHeld: this.#active.size,
+      waiting: stored.waiting,
+      timersDue: stored.timersDue,
+      queues: [...queues.values()],
+    };
   }
 
   /** Runs executing in this process. */
