@@ -381,19 +381,22 @@ export class RunExecution {
     throw error;
   }
 
-  async #step(
+  #step(
     stepId: number,
     name: string,
     fn: (s: StepContext<unknown>) => Promise<unknown>,
     options: StepOptions<unknown>,
   ): Promise<unknown> {
     this.#busy++;
-    try {
-      return await this.#runStep(stepId, name, fn, options);
-    } finally {
-      this.#busy--;
-    }
+    const done = this.#runStep(stepId, name, fn, options);
+    // Counted off the side, so the caller awaits the step itself (no extra hop on the hot path).
+    done.then(this.#idle, this.#idle);
+    return done;
   }
+
+  readonly #idle = () => {
+    this.#busy--;
+  };
 
   async #runStep(
     stepId: number,

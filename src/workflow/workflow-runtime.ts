@@ -114,6 +114,7 @@ export class WorkflowRuntime {
   readonly #definitions = new Map<string, Map<number, AnyDefinition>>();
   readonly #active = new Map<string, RunExecution>();
   readonly #versionMissingReported = new Set<string>();
+  readonly #undefinedBudgetReported = new Set<string>();
   readonly #queues = new Map<
     string,
     { concurrency: number; workerConcurrency: number; budget?: string; budgetPriority: Priority }
@@ -246,6 +247,17 @@ export class WorkflowRuntime {
     const versions = this.#versions();
     let started = 0;
     for (const [queue, limits] of this.#queues) {
+      if (limits.budget !== undefined && !this.budgets.has(limits.budget)) {
+        // Claiming would strand runs waiting for a budget nobody defined: leave them queued, visibly.
+        if (!this.#undefinedBudgetReported.has(queue)) {
+          this.#undefinedBudgetReported.add(queue);
+          this.#logger.error(
+            { queue, budget: limits.budget },
+            'queue names a rate budget this process has not defined; its runs stay queued',
+          );
+        }
+        continue;
+      }
       let mine = 0;
       for (const e of this.#active.values()) if (e.run.queue === queue) mine++;
       const now = this.#now();
@@ -268,8 +280,7 @@ export class WorkflowRuntime {
             ? undefined
             : async (signal) => {
                 // One slot of the rate per start; the run holds no in-flight place of the budget.
-                const release = await this.budgets.forSystem(budget).acquire(limits.budgetPriority, signal);
-                release();
+                (await this.budgets.acquire(budget, signal, limits.budgetPriority)).release();
               },
         );
         started++;
