@@ -34,7 +34,12 @@ function budgetWorker(args: string[]) {
       else resolve(JSON.parse(line.slice(6)) as number[]);
     });
   });
-  return { child, calls, ready: () => out.includes('READY') };
+  /** Calls made by connector-style callers and by workflow steps (after `calls` resolved). */
+  const kinds = () => {
+    const line = out.split('\n').find((l) => l.startsWith('KINDS '));
+    return JSON.parse(line!.slice(6)) as { connector: number; step: number };
+  };
+  return { child, calls, kinds, ready: () => out.includes('READY') };
 }
 
 describe.each(dialects)('rate budgets on $dialect', ({ dialect, skip }) => {
@@ -77,6 +82,11 @@ describe.each(dialects)('rate budgets on $dialect', ({ dialect, skip }) => {
       // Both processes got a share, and together they stayed on the budget: one token to start, then `rate`/s.
       expect(callsA.length).toBeGreaterThan(0);
       expect(callsB.length).toBeGreaterThan(0);
+      // In each process both kinds of caller were served from the one budget.
+      for (const w of [a, b]) {
+        expect(w.kinds().connector).toBeGreaterThan(0);
+        expect(w.kinds().step).toBeGreaterThan(0);
+      }
       console.log(`budget: ${callsA.length} + ${callsB.length} calls in ${durationMs} ms at ${rate}/s`);
       const expected = 1 + (rate * durationMs) / 1000;
       const total = callsA.length + callsB.length;
@@ -238,5 +248,16 @@ describe.each(dialects)('rate budgets on $dialect', ({ dialect, skip }) => {
     held();
     (await next.promise)();
     expect([erp.active, erp.waiting]).toEqual([0, 0]);
+  });
+
+  it.skipIf(skip)('a queue naming a budget this process has not defined stays queued', async () => {
+    runtime = new WorkflowRuntime({ store });
+    const wf = defineWorkflow({ name: 'push-item', version: 1, run: async () => 'pushed' });
+    runtime.register(wf).registerQueue({ name: 'erp-writes', budget: 'erp' });
+    const handle = await runtime.enqueue(wf, undefined, { queue: 'erp-writes' });
+    expect(await runtime.dispatchQueues()).toBe(0);
+    await runtime.budgets.define({ name: 'erp', ratePerSecond: 100 });
+    expect(await runtime.dispatchQueues()).toBe(1);
+    expect(await handle.result()).toBe('pushed');
   });
 });
