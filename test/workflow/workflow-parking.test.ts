@@ -131,4 +131,43 @@ describe.each(dialects)('parked runs on $dialect', ({ dialect, skip }) => {
     expect(await rt.recoverNow()).toBe(0);
     await expect(rt.result(runId)).rejects.toMatchObject({ code: 'WORKFLOW_CANCELLED' });
   });
+
+  it.skipIf(skip)('two workers polling at once resume each due run exactly once', async () => {
+    let clock = Date.now();
+    const effects = new Map<string, number>();
+    const nap = defineWorkflow({
+      name: 'nap',
+      version: 1,
+      run: async (ctx) => {
+        await ctx.sleep(HOUR);
+        await ctx.step('after', async () => void effects.set(ctx.runId, (effects.get(ctx.runId) ?? 0) + 1));
+      },
+    });
+    const a = runtime({ executorId: 'a', now: () => clock, maxRecoveredRuns: 1000 }).register(nap);
+    const ids = await Promise.all(
+      Array.from({ length: 300 }, async () => (await a.start(nap, undefined)).runId),
+    );
+    await until(async () => (await waiting()) === 300 && a.activeRuns === 0, 60_000);
+    // The second worker has its own connections, like another process.
+    const otherStore = await db.open();
+    try {
+      const b = new WorkflowRuntime({
+        store: otherStore,
+        executorId: 'b',
+        now: () => clock,
+        maxRecoveredRuns: 1000,
+      });
+      b.register(nap);
+      clock += HOUR + 1;
+      const [takenA, takenB] = await Promise.all([a.recoverNow(), b.recoverNow()]);
+      expect(takenA + takenB).toBe(300);
+      await Promise.all(ids.map((id) => a.result(id)));
+      await until(() => a.activeRuns === 0 && b.activeRuns === 0);
+      await b.shutdown({ drainMs: 0 });
+    } finally {
+      await otherStore.close();
+    }
+    expect(effects.size).toBe(300);
+    expect([...effects.values()].every((n) => n === 1)).toBe(true);
+  });
 });
