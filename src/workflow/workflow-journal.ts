@@ -872,11 +872,10 @@ export class WorkflowJournal {
   }
 
   /**
-   * Runs a poll may take: unqueued pending ones, those whose lease expired, parked ones that are due,
-   * and (with `owner`, after a restart) that executor's own. Used to report runs no registered version
-   * can take and, at start-up, to take back this executor's runs.
+   * Runs a poll may take: unqueued pending ones, other workers' runs whose lease expired and parked ones
+   * that are due. Read to report those no registered version can take (the claim itself is claimBatch).
    */
-  async findClaimable(owner: string | null, now: number, limit: number): Promise<RunRecord[]> {
+  async findClaimable(owner: string, now: number, limit: number): Promise<RunRecord[]> {
     const rows = await this.db()
       .selectFrom('wf_runs')
       .selectAll()
@@ -884,15 +883,23 @@ export class WorkflowJournal {
         eb.or([
           // Queued runs wait for their queue's dispatcher, which enforces the queue's concurrency.
           eb.and([eb('status', '=', 'pending'), eb('queue', 'is', null)]),
-          eb.and([
-            eb('status', '=', 'running'),
-            owner === null
-              ? eb('lease_expires_at', '<', now)
-              : eb.or([eb('owner', '=', owner), eb('lease_expires_at', '<', now)]),
-          ]),
+          eb.and([eb('status', '=', 'running'), eb('lease_expires_at', '<', now), eb('owner', '<>', owner)]),
           eb.and([eb('status', '=', 'waiting'), eb('wake_at', '<=', now)]),
         ]),
       )
+      .orderBy('created_at')
+      .limit(limit)
+      .execute();
+    return rows.map(toRunRecord);
+  }
+
+  /** Runs `owner` holds in flight: what a restarted process with the same executor id takes back. */
+  async findOwned(owner: string, limit: number): Promise<RunRecord[]> {
+    const rows = await this.db()
+      .selectFrom('wf_runs')
+      .selectAll()
+      .where('status', '=', 'running')
+      .where('owner', '=', owner)
       .orderBy('created_at')
       .limit(limit)
       .execute();

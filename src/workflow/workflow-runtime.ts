@@ -498,20 +498,19 @@ export class WorkflowRuntime {
     const now = this.#now();
     const room = () => this.#maxRecovered - this.#active.size;
     if (room() <= 0) return 0;
-    // Runs no registered version can take are left alone, and reported once each.
-    const candidates = await this.journal.findClaimable(startup ? this.executorId : null, now, room());
-    for (const run of candidates) {
-      if (this.#active.has(run.runId)) continue;
-      if (!this.#definition(run.workflowName, run.workflowVersion)) {
-        this.#reportVersionMissing(run);
-        continue;
-      }
-      // At start-up, this executor's own runs: nobody else may take them while their lease lives.
-      if (startup && run.status === 'running' && run.owner === this.executorId) {
+    if (startup) {
+      // This executor's own runs, left in flight before a restart: nobody else may take them while
+      // their lease lives, so they are not in the claim batch.
+      for (const run of await this.journal.findOwned(this.executorId, room())) {
+        if (this.#active.has(run.runId)) continue;
         if (await this.dispatch(run, 'recovery')) taken++;
       }
     }
     if (room() <= 0) return taken;
+    // Runs no registered version can take are left alone, and reported once each.
+    for (const run of await this.journal.findClaimable(this.executorId, now, room())) {
+      if (!this.#definition(run.workflowName, run.workflowVersion)) this.#reportVersionMissing(run);
+    }
     const claimed = await this.journal.claimBatch(
       this.executorId,
       now,
@@ -522,11 +521,8 @@ export class WorkflowRuntime {
     for (const { run, previousStatus, previousOwner } of claimed) {
       const reason: ResumeReason =
         previousStatus === 'running' ? 'recovery' : previousStatus === 'waiting' ? 'timer' : 'pending';
-      if (reason === 'recovery' && previousOwner !== this.executorId) {
-        this.events.emit('lease:taken-over', {
-          ...this.#ref(run),
-          previousOwner,
-        });
+      if (reason === 'recovery') {
+        this.events.emit('lease:taken-over', { ...this.#ref(run), previousOwner });
       }
       await this.#begin(run, run.leaseEpoch, reason);
       taken++;
