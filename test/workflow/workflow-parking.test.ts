@@ -170,4 +170,24 @@ describe.each(dialects)('parked runs on $dialect', ({ dialect, skip }) => {
     expect(effects.size).toBe(300);
     expect([...effects.values()].every((n) => n === 1)).toBe(true);
   });
+
+  it.skipIf(skip)('a run parked before a restart is resumed by the next process when due', async () => {
+    let clock = Date.now();
+    const nap = defineWorkflow({
+      name: 'nap',
+      version: 1,
+      run: async (ctx) => {
+        await ctx.sleep(HOUR);
+        return 'rested';
+      },
+    });
+    const first = runtime({ now: () => clock }).register(nap);
+    const { runId } = await first.start(nap, undefined);
+    await until(async () => (await waiting()) === 1 && first.activeRuns === 0);
+    await first.shutdown({ drainMs: 0 });
+    clock += HOUR + 1;
+    const second = runtime({ now: () => clock, pollIntervalMs: 20 }).register(nap);
+    await second.launch();
+    expect(await second.result(runId)).toBe('rested');
+  });
 });
