@@ -397,7 +397,6 @@ export class WorkflowJournal {
     insertAttempts: BatchStatement;
     finishRuns: BatchStatement;
     claim: Statement;
-    heartbeat: Statement;
   };
   readonly #queue: Pending[] = [];
   readonly #queuedByRun = new Map<string, number>();
@@ -464,10 +463,6 @@ export class WorkflowJournal {
         `UPDATE wf_runs SET status = 'running', owner = ?, lease_epoch = lease_epoch + 1, lease_expires_at = ?,
            recovery_count = recovery_count + ?, updated_at = ?
          WHERE run_id = ? AND lease_epoch = ? AND status IN ('pending', 'running')`,
-      ),
-      heartbeat: new Statement(
-        d,
-        `UPDATE wf_runs SET lease_expires_at = ? WHERE owner = ? AND status = 'running'`,
       ),
     };
     this.#maxInFlight = d === 'postgres' ? 4 : 2;
@@ -872,10 +867,11 @@ export class WorkflowJournal {
   }
 
   /**
-   * Runs a poll may take: unqueued pending ones, other workers' runs whose lease expired and parked ones
-   * that are due. Read to report those no registered version can take (the claim itself is claimBatch).
+   * Runs a poll may take: unqueued pending ones, runs whose lease expired and parked ones that are due.
+   * Read to report those no registered version can take, and to find this executor's own expired runs
+   * (the claim batch leaves them out: most are executing here); the claim itself is claimBatch.
    */
-  async findClaimable(owner: string, now: number, limit: number): Promise<RunRecord[]> {
+  async findClaimable(now: number, limit: number): Promise<RunRecord[]> {
     const rows = await this.db()
       .selectFrom('wf_runs')
       .selectAll()
@@ -883,7 +879,7 @@ export class WorkflowJournal {
         eb.or([
           // Queued runs wait for their queue's dispatcher, which enforces the queue's concurrency.
           eb.and([eb('status', '=', 'pending'), eb('queue', 'is', null)]),
-          eb.and([eb('status', '=', 'running'), eb('lease_expires_at', '<', now), eb('owner', '<>', owner)]),
+          eb.and([eb('status', '=', 'running'), eb('lease_expires_at', '<', now)]),
           eb.and([eb('status', '=', 'waiting'), eb('wake_at', '<=', now)]),
         ]),
       )
@@ -1111,9 +1107,22 @@ export class WorkflowJournal {
     });
   }
 
-  async heartbeat(owner: string, leaseExpiresAt: number): Promise<void> {
+  /**
+   * Extends the leases of the runs `owner` is executing. Only those: a run this process stopped executing
+   * without ending it (an unexpected error) keeps its old expiry, so a poll takes it over.
+   */
+  async heartbeat(owner: string, leaseExpiresAt: number, runIds: readonly string[]): Promise<void> {
+    if (runIds.length === 0) return;
     await this.#store.durable(async (tx) => {
-      await tx.db<WorkflowTables>().executeQuery(this.#sql.heartbeat.query([leaseExpiresAt, owner]));
+      const db = tx.db<WorkflowTables>();
+      for (const part of chunks(runIds))
+        await db
+          .updateTable('wf_runs')
+          .set({ lease_expires_at: leaseExpiresAt })
+          .where('owner', '=', owner)
+          .where('status', '=', 'running')
+          .where('run_id', 'in', part)
+          .execute();
     });
   }
 }

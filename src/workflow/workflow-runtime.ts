@@ -480,7 +480,7 @@ export class WorkflowRuntime {
       setInterval(() => {
         if (this.#active.size === 0) return;
         this.journal
-          .heartbeat(this.executorId, this.#now() + this.#leaseMs)
+          .heartbeat(this.executorId, this.#now() + this.#leaseMs, [...this.#active.keys()])
           .catch((error: unknown) => this.#logger.error({ err: error }, 'workflow lease heartbeat failed'));
       }, this.#heartbeatMs),
     );
@@ -507,9 +507,14 @@ export class WorkflowRuntime {
       }
     }
     if (room() <= 0) return taken;
-    // Runs no registered version can take are left alone, and reported once each.
-    for (const run of await this.journal.findClaimable(this.executorId, now, room())) {
+    for (const run of await this.journal.findClaimable(now, room())) {
+      // Runs no registered version can take are left alone, and reported once each.
       if (!this.#definition(run.workflowName, run.workflowVersion)) this.#reportVersionMissing(run);
+      // One of this executor's runs that it stopped executing without ending (an unexpected error):
+      // heartbeats skipped it, its lease expired, and it is taken back here.
+      else if (run.status === 'running' && run.owner === this.executorId && !this.#active.has(run.runId)) {
+        if (await this.dispatch(run, 'recovery')) taken++;
+      }
     }
     const claimed = await this.journal.claimBatch(
       this.executorId,
