@@ -507,15 +507,21 @@ export class WorkflowRuntime {
       }
     }
     if (room() <= 0) return taken;
-    for (const run of await this.journal.findClaimable(now, room())) {
+    // An idle poll costs this one read; the claim (a write transaction) runs only when it found work, or
+    // a full page (runs of versions not registered here may fill it and hide others).
+    const limit = room();
+    const page = await this.journal.findClaimable(now, limit);
+    let claimable = page.length >= limit;
+    for (const run of page) {
       // Runs no registered version can take are left alone, and reported once each.
       if (!this.#definition(run.workflowName, run.workflowVersion)) this.#reportVersionMissing(run);
       // One of this executor's runs that it stopped executing without ending (an unexpected error):
       // heartbeats skipped it, its lease expired, and it is taken back here.
-      else if (run.status === 'running' && run.owner === this.executorId && !this.#active.has(run.runId)) {
-        if (await this.dispatch(run, 'recovery')) taken++;
-      }
+      else if (run.status === 'running' && run.owner === this.executorId) {
+        if (!this.#active.has(run.runId) && (await this.dispatch(run, 'recovery'))) taken++;
+      } else claimable = true;
     }
+    if (!claimable || room() <= 0) return taken;
     const claimed = await this.journal.claimBatch(
       this.executorId,
       now,
