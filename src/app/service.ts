@@ -100,7 +100,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       : {}),
   });
   const workflows = new WorkflowRuntime({ store, logger: logger.child({ part: 'workflow' }) });
-  registerWorkflowMetrics(workflows.events, metrics);
+  registerWorkflowMetrics(workflows.events, metrics, workflows);
   const runsAdmin = new WorkflowAdminService({ store, runtime: workflows });
   const components: Component[] = [
     {

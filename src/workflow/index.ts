@@ -9,10 +9,10 @@ export type {
   ChildOptions,
 } from './workflow-definition.ts';
 export { createSaga, runSaga } from './saga.ts';
-export { RateBudgets } from './rate-budgets.ts';
+export { RateBudgets, SystemBudget } from './rate-budgets.ts';
 export { SingletonLocks } from './singleton-locks.ts';
 export type { SingletonLease, SingletonLocksOptions } from './singleton-locks.ts';
-export type { BudgetOptions, BudgetPermit } from './rate-budgets.ts';
+export type { BudgetOptions, BudgetPermit, SystemBudgetOptions } from './rate-budgets.ts';
 export type { Saga, SagaStepOptions } from './saga.ts';
 export { DEFAULT_RETRY_POLICY, resolveRetryPolicy, retryDelayMs } from './retry-policy.ts';
 export type { RetryPolicy, ResolvedRetryPolicy } from './retry-policy.ts';
@@ -61,6 +61,7 @@ export type { HttpRunsClientOptions } from './http-runs-client.ts';
 export { registerRunsCommands } from './cli.ts';
 export type { RunsCommandsContext } from './cli.ts';
 export { registerWorkflowMetrics } from './workflow-metrics.ts';
+export type { WorkflowStats, WorkflowStatsSource } from './workflow-metrics.ts';
 export { workflowMigrations } from './migrations.ts';
 export {
   WorkflowNondeterminismError,

@@ -179,6 +179,18 @@ CREATE TABLE wf_budgets (
 );
 `;
 
+// Runs parked while they wait (a long sleep, a signal wait): `waiting` with the time they are due; a
+// signal sent to such a run brings `wake_at` forward. The poller claims due runs through this index.
+const parkedSqlite = `
+ALTER TABLE wf_runs ADD COLUMN wake_at INTEGER;
+CREATE INDEX wf_runs_waking ON wf_runs (wake_at) WHERE status = 'waiting';
+`;
+
+const parkedPostgres = `
+ALTER TABLE wf_runs ADD COLUMN wake_at BIGINT;
+CREATE INDEX wf_runs_waking ON wf_runs (wake_at) WHERE status = 'waiting';
+`;
+
 export const workflowMigrations: Migration[] = [
   {
     id: '0100_workflow_runs',
@@ -191,5 +203,11 @@ export const workflowMigrations: Migration[] = [
     description: 'Signals kept until consumed, run queues with priorities, shared rate budgets',
     sqlite: signalsSqlite,
     postgres: signalsPostgres,
+  },
+  {
+    id: '0102_workflow_parked_runs',
+    description: 'Runs parked out of memory while they wait, with the time they are due',
+    sqlite: parkedSqlite,
+    postgres: parkedPostgres,
   },
 ];

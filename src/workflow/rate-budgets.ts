@@ -1,30 +1,33 @@
 // Rate budgets per target system (an ERP that allows 20 calls/s, a carrier API that answers 429), kept
-// in the store so every process on the database draws on the same budget; a cap on calls in flight per
-// process; and a shared back-off when the target says "slow down" (429/Retry-After).
+// in the store so every process on the database draws on the same budget. One budget per system serves
+// every caller: connectors (the handle implements the connectors' `RateBudget`), workflow steps
+// (`StepOptions.budget`) and queue dispatch (`QueueOptions.budget`).
 //
-// The budget is a GCRA schedule rather than a polled token bucket: each call reserves the next free slot
-// with one atomic UPDATE (`wf_budgets.tokens` holds the theoretical arrival time of the next call, in
-// epoch ms) and sleeps until its slot. No slot is lost to polling delays and no caller spins.
-import type { Store } from '../store/index.ts';
+// The rate is a GCRA schedule rather than a polled token bucket: each slot is reserved with one atomic
+// UPDATE (`wf_budgets.tokens` holds the theoretical arrival time of the next call, in epoch ms) and the
+// process sleeps until it. Slots are reserved for callers waiting here but handed out only when they
+// come, to the highest-priority caller waiting then, so a high call that arrives late still goes first.
 import { CompiledQuery } from 'kysely';
+import { PriorityWaiters, type Priority, type RateBudget, type Release } from '../budgets/index.ts';
+import type { Store } from '../store/index.ts';
+import { silentLogger, type Logger } from '../telemetry/index.ts';
 import { WorkflowDefinitionInvalidError } from './errors.ts';
 import type { WorkflowTables } from './workflow-journal.ts';
 
-export interface BudgetOptions {
-  /** Name of the target system, e.g. `erp`. */
-  readonly name: string;
-  /** Sustained calls per second, shared by every process on the store. */
-  readonly ratePerSec: number;
+export interface SystemBudgetOptions {
+  /** Sustained calls per second, shared by every process on the store (default 10). */
+  readonly ratePerSecond?: number;
   /** Calls that may go at once after a quiet period (default 1: no bursts). */
   readonly burst?: number;
   /** Calls in flight at once from this process (default unlimited). */
   readonly maxInFlight?: number;
+  /** Share of this process's in-flight places `low` calls may hold (default 0.5, at least one place). */
+  readonly lowShare?: number;
 }
 
-interface Budget {
-  readonly options: Required<BudgetOptions>;
-  inFlight: number;
-  readonly waiting: (() => void)[];
+export interface BudgetOptions extends SystemBudgetOptions {
+  /** Name of the target system, e.g. `erp`. */
+  readonly name: string;
 }
 
 /** A permission to make one call; release it when the call ends. */
@@ -46,124 +49,243 @@ function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
-export class RateBudgets {
-  readonly #store: Store;
-  readonly #now: () => number;
-  readonly #budgets = new Map<string, Budget>();
-  readonly #take: string;
+interface Shared {
+  readonly store: Store;
+  readonly now: () => number;
+  readonly take: string;
+  readonly logger: Logger;
+  readonly onWait: ((budget: string, priority: Priority, waitedMs: number) => void) | undefined;
+}
 
-  constructor(options: { store: Store; now?: () => number }) {
-    this.#store = options.store;
-    this.#now = options.now ?? Date.now;
-    const pg = this.#store.dialect === 'postgres';
+/** One target system's budget in this process; hand it to connectors as their `rateBudget`. */
+export class SystemBudget implements RateBudget {
+  readonly name: string;
+  ratePerSecond = 10;
+  burst = 1;
+  readonly #shared: Shared;
+  readonly #waiters: PriorityWaiters;
+  /** Slots reserved in the store and not yet come. */
+  #reserving = 0;
+  /** Local view of the back-off, so this process pauses before the store write commits. */
+  #pausedUntil = 0;
+  #ready: Promise<void> | undefined;
+
+  constructor(name: string, options: SystemBudgetOptions, shared: Shared) {
+    this.name = name;
+    this.#shared = shared;
+    const onWait = shared.onWait;
+    this.#waiters = new PriorityWaiters({
+      now: shared.now,
+      ...(onWait ? { onGrant: (p: Priority, ms: number) => onWait(name, p, ms) } : {}),
+      onChange: () => this.#pump(),
+    });
+    this.configure(options);
+  }
+
+  /** Sets this process's settings; calls holding or waiting for a slot keep their place. */
+  configure(options: SystemBudgetOptions): void {
+    const rate = options.ratePerSecond ?? 10;
+    if (!(rate > 0))
+      throw new WorkflowDefinitionInvalidError(`budget "${this.name}" needs ratePerSecond > 0`);
+    this.ratePerSecond = rate;
+    this.burst = Math.max(1, options.burst ?? 1);
+    this.#waiters.configure(options.maxInFlight, options.lowShare);
+  }
+
+  /** Calls holding a place in this process. */
+  get active(): number {
+    return this.#waiters.active;
+  }
+
+  /** Calls waiting in this process. */
+  get waiting(): number {
+    return this.#waiters.waiting;
+  }
+
+  /** Creates the budget's row if no process has yet (idempotent, once per process). */
+  ready(): Promise<void> {
+    this.#ready ??= this.#shared.store
+      .durable(async (tx) => {
+        await tx
+          .db<WorkflowTables>()
+          .insertInto('wf_budgets')
+          .values({ name: this.name, tokens: 0, refilled_at: this.#shared.now(), blocked_until: 0 })
+          .onConflict((oc) => oc.column('name').doNothing())
+          .execute();
+      })
+      .catch((error: unknown) => {
+        this.#ready = undefined;
+        throw error;
+      });
+    return this.#ready;
+  }
+
+  acquire(priority: Priority = 'normal', signal?: AbortSignal): Promise<Release> {
+    return this.#waiters.add(priority, signal);
+  }
+
+  /** Stops every process from calling this system for `ms` (a 429 or 503 with Retry-After). */
+  backOff(ms: number): void {
+    void this.recordBackOff(ms);
+  }
+
+  /**
+   * `backOff`, resolving when the store holds it. Applies in this process at once; never rejects (a
+   * failed write is logged, and this process still pauses).
+   */
+  recordBackOff(ms: number): Promise<void> {
+    if (!(ms > 0)) return Promise.resolve();
+    const until = this.#shared.now() + ms;
+    this.#pausedUntil = Math.max(this.#pausedUntil, until);
+    return this.ready()
+      .then(() =>
+        this.#shared.store.durable(async (tx) => {
+          await tx
+            .db<WorkflowTables>()
+            .updateTable('wf_budgets')
+            .set({ blocked_until: until })
+            .where('name', '=', this.name)
+            .where('blocked_until', '<', until)
+            .execute();
+        }),
+      )
+      .catch((error: unknown) =>
+        this.#shared.logger.error({ err: error, budget: this.name }, 'rate budget back-off not stored'),
+      );
+  }
+
+  /** Reserves as many slots as there are callers that could use them, never more. */
+  #pump(): void {
+    while (this.#reserving < this.#waiters.grantable()) {
+      this.#reserving++;
+      void this.#slot();
+    }
+  }
+
+  async #slot(): Promise<void> {
+    try {
+      for (;;) {
+        const at = await this.#reserve();
+        // Timers may fire a millisecond early against the wall clock: wait until the slot has come.
+        for (let wait = at - this.#shared.now(); wait > 0; wait = at - this.#shared.now()) await sleep(wait);
+        // A back-off seen here after the slot was reserved: take a new slot, which starts after it.
+        if (this.#shared.now() >= this.#pausedUntil) break;
+      }
+      this.#reserving--;
+      // No caller left for it (one gave up): the slot goes unused, the rate is never exceeded.
+      this.#waiters.grant();
+    } catch (error) {
+      this.#reserving--;
+      this.#waiters.fail(error instanceof Error ? error : new Error(String(error)));
+    }
+    this.#pump();
+  }
+
+  /** Reserves the next slot of the shared schedule; returns when it comes, in epoch ms. */
+  async #reserve(): Promise<number> {
+    await this.ready();
+    const interval = 1000 / this.ratePerSecond;
+    const now = this.#shared.now();
+    const floor = Math.max(now - (this.burst - 1) * interval, this.#pausedUntil);
+    const next = await this.#shared.store.durable(async (tx) => {
+      const result = await tx
+        .db<WorkflowTables>()
+        .executeQuery<{ tokens: number | string; blocked_until: number | string }>(
+          CompiledQuery.raw(this.#shared.take, [floor, interval, now, this.name]),
+        );
+      const row = result.rows[0];
+      if (!row) throw new WorkflowDefinitionInvalidError(`rate budget "${this.name}" has no row`);
+      // Another process's back-off, learnt here: slots this process reserved before it wait too.
+      this.#pausedUntil = Math.max(this.#pausedUntil, Number(row.blocked_until));
+      return Number(row.tokens);
+    });
+    return Math.ceil(next - interval);
+  }
+}
+
+/** The budgets of every target system, by name. */
+export class RateBudgets {
+  readonly #shared: Shared;
+  readonly #budgets = new Map<string, SystemBudget>();
+
+  constructor(options: {
+    store: Store;
+    now?: () => number;
+    logger?: Logger;
+    /** Called for every granted call with the time it waited (the runtime turns it into an event). */
+    onWait?: (budget: string, priority: Priority, waitedMs: number) => void;
+  }) {
+    const pg = options.store.dialect === 'postgres';
     const greatest = pg ? 'GREATEST' : 'MAX';
     const p = pg ? (i: number) => `$${i}` : () => '?';
     // next = max(previous next, now - (burst - 1) * interval, blocked_until) + interval; the call goes at next - interval.
-    this.#take = `UPDATE wf_budgets SET tokens = ${greatest}(tokens, ${p(1)}, blocked_until) + ${p(2)}, refilled_at = ${p(3)}
-      WHERE name = ${p(4)} RETURNING tokens`;
+    const take = `UPDATE wf_budgets SET tokens = ${greatest}(tokens, ${p(1)}, blocked_until) + ${p(2)}, refilled_at = ${p(3)}
+      WHERE name = ${p(4)} RETURNING tokens, blocked_until`;
+    this.#shared = {
+      store: options.store,
+      now: options.now ?? Date.now,
+      take,
+      logger: options.logger ?? silentLogger(),
+      onWait: options.onWait,
+    };
   }
 
-  /** Declares a budget (idempotent). Rate and burst are this process's settings; keep them equal across processes. */
-  async define(options: BudgetOptions): Promise<void> {
-    if (!(options.ratePerSec > 0))
-      throw new WorkflowDefinitionInvalidError(`budget "${options.name}" needs ratePerSec > 0`);
-    const resolved: Required<BudgetOptions> = {
-      name: options.name,
-      ratePerSec: options.ratePerSec,
-      burst: Math.max(1, options.burst ?? 1),
-      maxInFlight: options.maxInFlight ?? Number.POSITIVE_INFINITY,
-    };
-    this.#budgets.set(options.name, { options: resolved, inFlight: 0, waiting: [] });
-    await this.#store.durable(async (tx) => {
-      await tx
-        .db<WorkflowTables>()
-        .insertInto('wf_budgets')
-        .values({ name: options.name, tokens: 0, refilled_at: this.#now(), blocked_until: 0 })
-        .onConflict((oc) => oc.column('name').doNothing())
-        .execute();
-    });
+  /**
+   * The budget of system `name`, created on first use with `options`; later calls return the same
+   * budget (options given again change this process's settings in place). Keep rate and burst equal across
+   * processes: the schedule is shared, each process computes its slots with its own settings.
+   */
+  forSystem(name: string, options?: SystemBudgetOptions): SystemBudget {
+    const existing = this.#budgets.get(name);
+    if (existing) {
+      if (options !== undefined) existing.configure(options);
+      return existing;
+    }
+    const budget = new SystemBudget(name, options ?? {}, this.#shared);
+    this.#budgets.set(name, budget);
+    return budget;
+  }
+
+  /** Declares a budget and makes sure its row exists (idempotent). */
+  async define(options: BudgetOptions): Promise<SystemBudget> {
+    const { name, ...rest } = options;
+    const budget = this.forSystem(name, rest);
+    await budget.ready();
+    return budget;
   }
 
   has(name: string): boolean {
     return this.#budgets.has(name);
   }
 
-  #budget(name: string): Budget {
+  #get(name: string): SystemBudget {
     const budget = this.#budgets.get(name);
     if (!budget) throw new WorkflowDefinitionInvalidError(`rate budget "${name}" is not defined`);
     return budget;
   }
 
-  /** Waits for a token of `name` and a free in-flight slot; `signal` abandons the wait. */
-  async acquire(name: string, signal?: AbortSignal): Promise<BudgetPermit> {
-    const budget = this.#budget(name);
-    while (budget.inFlight >= budget.options.maxInFlight) {
-      await new Promise<void>((resolve) => budget.waiting.push(resolve));
-    }
-    budget.inFlight++;
-    try {
-      signal?.throwIfAborted();
-      const slot = await this.#reserve(budget.options);
-      // Timers may fire a millisecond early against the wall clock: wait until the slot has come.
-      for (let wait = slot - this.#now(); wait > 0; wait = slot - this.#now()) await sleep(wait, signal);
-    } catch (error) {
-      this.#free(budget);
-      throw error;
-    }
-    let released = false;
-    return {
-      release: () => {
-        if (released) return;
-        released = true;
-        this.#free(budget);
-      },
-    };
-  }
-
-  #free(budget: Budget): void {
-    budget.inFlight--;
-    budget.waiting.shift()?.();
-  }
-
-  /** Reserves the next slot of the schedule; returns when it comes, in epoch ms. */
-  async #reserve(o: Required<BudgetOptions>): Promise<number> {
-    const interval = 1000 / o.ratePerSec;
-    const now = this.#now();
-    const next = await this.#store.durable(async (tx) => {
-      const result = await tx
-        .db<WorkflowTables>()
-        .executeQuery<{ tokens: number | string }>(
-          CompiledQuery.raw(this.#take, [now - (o.burst - 1) * interval, interval, now, o.name]),
-        );
-      const row = result.rows[0];
-      if (!row)
-        throw new WorkflowDefinitionInvalidError(`rate budget "${o.name}" has no row; call define() first`);
-      return Number(row.tokens);
-    });
-    return Math.ceil(next - interval);
+  /** Waits for a slot of `name`; `signal` abandons the wait. */
+  async acquire(name: string, signal?: AbortSignal, priority: Priority = 'normal'): Promise<BudgetPermit> {
+    const release = await this.#get(name).acquire(priority, signal);
+    return { release };
   }
 
   /** Stops every process from calling `name` for `ms` (a 429 or 503 with Retry-After). */
-  async backOff(name: string, ms: number): Promise<void> {
-    this.#budget(name);
-    const until = this.#now() + ms;
-    await this.#store.durable(async (tx) => {
-      const db = tx.db<WorkflowTables>();
-      await db
-        .updateTable('wf_budgets')
-        .set({ blocked_until: until })
-        .where('name', '=', name)
-        .where('blocked_until', '<', until)
-        .execute();
-    });
+  backOff(name: string, ms: number): Promise<void> {
+    return this.#get(name).recordBackOff(ms);
   }
 
   /**
    * Runs `fn` under the budget. An error carrying `retryAfterMs`, or an HTTP status 429, backs the budget
    * off for every process (429 without Retry-After: one second).
    */
-  async run<T>(name: string, fn: () => Promise<T>, signal?: AbortSignal): Promise<T> {
-    const permit = await this.acquire(name, signal);
+  async run<T>(
+    name: string,
+    fn: () => Promise<T>,
+    signal?: AbortSignal,
+    priority: Priority = 'normal',
+  ): Promise<T> {
+    const permit = await this.acquire(name, signal, priority);
     try {
       return await fn();
     } catch (error) {

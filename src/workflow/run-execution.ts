@@ -40,6 +40,8 @@ export interface RunExecutionDeps {
   readonly random: () => number;
   /** How often a signal wait re-reads the store for signals sent by other processes, in ms. */
   readonly signalPollMs: number;
+  /** A wait longer than this parks the run out of memory, in ms. */
+  readonly parkAfterMs: number;
   /** Rate budgets steps draw on (`StepOptions.budget`). */
   readonly budgets: RateBudgets;
   /** Starts child runs and waits for them (the runtime). */
@@ -55,10 +57,10 @@ export interface ChildRunner {
   result(runId: string): Promise<unknown>;
 }
 
-export type ResumeReason = 'fresh' | 'recovery' | 'operator' | 'pending';
+export type ResumeReason = 'fresh' | 'recovery' | 'operator' | 'pending' | 'timer';
 
 class StoppedSignal extends Error {
-  constructor(readonly why: 'lease-lost' | 'shutdown') {
+  constructor(readonly why: 'lease-lost' | 'shutdown' | 'parked') {
     super(why);
   }
 }
@@ -157,6 +159,10 @@ export class RunExecution {
   #fatal: WorkflowNondeterminismError | undefined;
   #newCompletionSeen = false;
   readonly #signalWaiters = new Map<string, Set<() => void>>();
+  /** Step calls in progress (the parking check needs the run otherwise idle). */
+  #busy = 0;
+  /** Sleeps and signal waits in progress. */
+  #waits = 0;
   /**
    * Journal writes of completed steps not yet committed. A step's result goes back to the workflow code
    * at once, but the next step (and any other write) waits for them, so nothing outside happens before
@@ -216,8 +222,19 @@ export class RunExecution {
     };
   }
 
-  /** Executes the workflow function to its end; never rejects (the outcome is in `settled`). */
-  async execute(): Promise<void> {
+  /**
+   * Executes the workflow function to its end; never rejects (the outcome is in `settled`). `gate` runs
+   * first (a queue's rate budget); aborting the run while it waits stops the run like any other abort.
+   */
+  async execute(gate?: (signal: AbortSignal) => Promise<void>): Promise<void> {
+    if (gate) {
+      try {
+        await gate(this.#abort.signal);
+      } catch (error) {
+        this.#settleStopped(this.#abort.signal.aborted ? this.#abort.signal.reason : error);
+        return;
+      }
+    }
     const ctx: WorkflowContext = {
       runId: this.run.runId,
       tenantId: this.run.tenantId,
@@ -364,7 +381,24 @@ export class RunExecution {
     throw error;
   }
 
-  async #step(
+  #step(
+    stepId: number,
+    name: string,
+    fn: (s: StepContext<unknown>) => Promise<unknown>,
+    options: StepOptions<unknown>,
+  ): Promise<unknown> {
+    this.#busy++;
+    const done = this.#runStep(stepId, name, fn, options);
+    // Counted off the side, so the caller awaits the step itself (no extra hop on the hot path).
+    done.then(this.#idle, this.#idle);
+    return done;
+  }
+
+  readonly #idle = () => {
+    this.#busy--;
+  };
+
+  async #runStep(
     stepId: number,
     name: string,
     fn: (s: StepContext<unknown>) => Promise<unknown>,
@@ -456,7 +490,8 @@ export class RunExecution {
         const run =
           budget === undefined
             ? fn
-            : (s: StepContext<unknown>) => this.#deps.budgets.run(budget, () => fn(s), this.#abort.signal);
+            : (s: StepContext<unknown>) =>
+                this.#deps.budgets.run(budget, () => fn(s), this.#abort.signal, options.budgetPriority);
         value = await this.#attempt(run, base, attempt, input, options.timeoutMs, name);
       } catch (error) {
         failed = true;
@@ -578,13 +613,41 @@ export class RunExecution {
   static readonly #once: StepOptions<unknown> = { retry: { maxAttempts: 1 } };
 
   async #sleep(stepId: number, ms: number): Promise<void> {
-    const wakeAt = (await this.#step(
-      stepId,
-      'sleep',
-      async () => this.#deps.now() + ms,
-      RunExecution.#once,
-    )) as number;
-    await this.#sleepUntil(wakeAt);
+    this.#waits++;
+    try {
+      const wakeAt = (await this.#step(
+        stepId,
+        'sleep',
+        async () => this.#deps.now() + ms,
+        RunExecution.#once,
+      )) as number;
+      await this.#parkIfLong(wakeAt, null);
+      await this.#sleepUntil(wakeAt);
+    } finally {
+      this.#waits--;
+    }
+  }
+
+  /**
+   * Parks the run when it would wait longer than `parkAfterMs` with nothing else in flight: the journal
+   * is settled, the run turns `waiting` until `wakeAt` and this execution stops (nothing stays in
+   * memory). A poll resumes the run when due, or earlier when `signal` arrives. Replay brings it back to
+   * this wait, whose deadline is journaled.
+   */
+  async #parkIfLong(wakeAt: number, signal: string | null): Promise<void> {
+    const idle = () => this.#busy === 0 && this.#waits === 1 && this.#inFlight.size === 0;
+    if (wakeAt - this.#deps.now() <= this.#deps.parkAfterMs || !idle()) return;
+    if (this.#pendingWrites.size > 0) await this.#settleWrites();
+    this.#throwIfStopped();
+    if (!idle()) return;
+    const parked = await this.#deps.journal
+      .parkRun(this.#fence, wakeAt, signal, this.#deps.now())
+      .catch((e: unknown) => this.#onWriteError(e));
+    if (!parked) this.#onWriteError(new WorkflowLeaseLostError(this.run.runId, this.#fence.epoch));
+    this.#deps.events.emit('run:parked', { ...this.#ref(), wakeAt });
+    const stop = new StoppedSignal('parked');
+    this.#abort.abort(stop);
+    throw stop;
   }
 
   /** Sleeps until the clock reaches `deadline` (timers may fire a millisecond early); aborts with the run. */
@@ -595,6 +658,20 @@ export class RunExecution {
   }
 
   async #waitForSignal(
+    deadlineStep: number,
+    receiptStep: number,
+    name: string,
+    timeoutMs: number,
+  ): Promise<SignalResult<unknown>> {
+    this.#waits++;
+    try {
+      return await this.#awaitSignal(deadlineStep, receiptStep, name, timeoutMs);
+    } finally {
+      this.#waits--;
+    }
+  }
+
+  async #awaitSignal(
     deadlineStep: number,
     receiptStep: number,
     name: string,
@@ -631,6 +708,9 @@ export class RunExecution {
       attempts: 1,
       startedAt: this.#deps.now(),
     };
+    // The deadline's journal write (and the run's insert, for a run just started) commits first: the
+    // consumption below is its own transaction, fenced on the run row.
+    if (this.#pendingWrites.size > 0) await this.#settleWrites();
     for (;;) {
       this.#throwIfStopped();
       const now = this.#deps.now();
@@ -654,6 +734,7 @@ export class RunExecution {
         this.#newCompletionSeen = true;
         return timedOut;
       }
+      await this.#parkIfLong(deadline, name);
       await this.#waitForWake(name, Math.min(remaining, this.#deps.signalPollMs));
     }
   }

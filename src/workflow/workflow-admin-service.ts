@@ -376,9 +376,16 @@ export class WorkflowAdminService implements RunsAdmin {
       tx
         .db<WorkflowTables>()
         .updateTable('wf_runs')
-        .set({ status: 'cancelled', owner: null, lease_expires_at: null, updated_at: now, completed_at: now })
+        .set({
+          status: 'cancelled',
+          owner: null,
+          lease_expires_at: null,
+          wake_at: null,
+          updated_at: now,
+          completed_at: now,
+        })
         .where('run_id', '=', runId)
-        .where('status', 'in', ['pending', 'running', 'failed'])
+        .where('status', 'in', ['pending', 'running', 'waiting', 'failed'])
         .executeTakeFirst(),
     );
     if (Number(result.numUpdatedRows) !== 1) {

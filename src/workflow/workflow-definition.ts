@@ -6,6 +6,7 @@
 // result is *journaled* so that on *replay* (after a crash or an operator retry) the step returns the
 // recorded result instead of running again. An *attempt* is one try of a step; attempts share an
 // *idempotency key* (run id + step id) that the step passes to the systems it writes to.
+import type { Priority } from '../budgets/index.ts';
 import { WorkflowDefinitionInvalidError } from './errors.ts';
 import type { RetryPolicy } from './retry-policy.ts';
 
@@ -32,6 +33,8 @@ export interface StepOptions<I = unknown> {
    * `retryAfterMs` or HTTP status 429 backs the whole budget off, for every process.
    */
   readonly budget?: string;
+  /** Priority of this step's calls on its budget (default `normal`). */
+  readonly budgetPriority?: Priority;
 }
 
 export interface StepContext<I = unknown> {

@@ -33,7 +33,11 @@ interface RunRef {
 export interface WorkflowEventMap {
   'run:started': RunRef;
   /** A run picked up by recovery (its process died) or after an operator retry/resume. */
-  'run:resumed': RunRef & { readonly reason: 'recovery' | 'operator' | 'pending' };
+  'run:resumed': RunRef & { readonly reason: 'recovery' | 'operator' | 'pending' | 'timer' };
+  /** A run left memory to wait in the store (a long sleep or signal wait) until `wakeAt`. */
+  'run:parked': RunRef & { readonly wakeAt: number };
+  /** This process took over a run whose lease expired (its worker died or stalled). */
+  'lease:taken-over': RunRef & { readonly previousOwner: string | null };
   'run:completed': RunRef & { readonly durationMs: number };
   'run:failed': RunRef & {
     readonly error: ErrorSummary;
@@ -46,6 +50,12 @@ export interface WorkflowEventMap {
   'run:version-missing': RunRef;
   /** This process stopped executing a run because another worker holds its lease now. */
   'run:lease-lost': RunRef;
+  /** A call was granted a slot of rate budget `budget` after waiting `waitedMs` (0 when none). */
+  'budget:waited': {
+    readonly budget: string;
+    readonly priority: 'high' | 'normal' | 'low';
+    readonly waitedMs: number;
+  };
   'step:completed': RunRef & {
     readonly stepId: number;
     readonly stepName: string;

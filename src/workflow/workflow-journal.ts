@@ -6,7 +6,8 @@ import type { Store } from '../store/index.ts';
 import { WorkflowLeaseLostError } from './errors.ts';
 import type { AttemptEffect, AttemptOutcome } from './workflow-events.ts';
 
-export const RUN_STATUSES = ['pending', 'running', 'completed', 'failed', 'cancelled'] as const;
+/** `waiting`: parked out of memory until `wake_at` (a long sleep or signal wait); no owner, no lease. */
+export const RUN_STATUSES = ['pending', 'running', 'waiting', 'completed', 'failed', 'cancelled'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 /** `retry` marks a failed step an operator sent back for another try. */
 export type StepStatus = 'completed' | 'failed' | 'retry';
@@ -30,6 +31,7 @@ export interface WfRunsTable {
   completed_at: number | string | null;
   queue: string | null;
   priority: number;
+  wake_at: number | string | null;
 }
 export interface WfSignalsTable {
   seq: Generated<number>;
@@ -114,6 +116,15 @@ export interface RunRecord {
   readonly queue: string | null;
   /** Higher runs first within a queue. */
   readonly priority: number;
+  /** When a `waiting` run is due to be resumed, in epoch ms. */
+  readonly wakeAt: number | null;
+}
+
+/** A run claimed by a poll, with what it was before: how it is resumed depends on it. */
+export interface ClaimedRun {
+  readonly run: RunRecord;
+  readonly previousStatus: 'pending' | 'running' | 'waiting';
+  readonly previousOwner: string | null;
 }
 
 export interface StepRecord {
@@ -196,6 +207,7 @@ export function toRunRecord(r: WfRunsTable): RunRecord {
     completedAt: num(r.completed_at),
     queue: r.queue ?? null,
     priority: Number(r.priority ?? 0),
+    wakeAt: num(r.wake_at ?? null),
   };
 }
 
@@ -385,7 +397,6 @@ export class WorkflowJournal {
     insertAttempts: BatchStatement;
     finishRuns: BatchStatement;
     claim: Statement;
-    heartbeat: Statement;
   };
   readonly #queue: Pending[] = [];
   readonly #queuedByRun = new Map<string, number>();
@@ -452,10 +463,6 @@ export class WorkflowJournal {
         `UPDATE wf_runs SET status = 'running', owner = ?, lease_epoch = lease_epoch + 1, lease_expires_at = ?,
            recovery_count = recovery_count + ?, updated_at = ?
          WHERE run_id = ? AND lease_epoch = ? AND status IN ('pending', 'running')`,
-      ),
-      heartbeat: new Statement(
-        d,
-        `UPDATE wf_runs SET lease_expires_at = ? WHERE owner = ? AND status = 'running'`,
       ),
     };
     this.#maxInFlight = d === 'postgres' ? 4 : 2;
@@ -755,7 +762,24 @@ export class WorkflowJournal {
         })
         .onConflict((oc) => oc.columns(['run_id', 'signal_id']).doNothing())
         .executeTakeFirst();
-      return Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
+      const created = Number(result.numInsertedOrUpdatedRows ?? 0n) === 1;
+      // A parked run becomes due now. The row is updated whatever its status, so this takes its row lock
+      // and a run parking at the same moment sees the signal (see parkRun).
+      if (created)
+        await tx
+          .db<WorkflowTables>()
+          .updateTable('wf_runs')
+          .set((eb) => ({
+            wake_at: eb
+              .case()
+              .when(eb.and([eb('status', '=', 'waiting'), eb('wake_at', '>', signal.now)]))
+              .then(signal.now)
+              .else(eb.ref('wake_at'))
+              .end(),
+          }))
+          .where('run_id', '=', signal.runId)
+          .execute();
+      return created;
     });
   }
 
@@ -842,8 +866,12 @@ export class WorkflowJournal {
     return won ? expectedEpoch + 1 : null;
   }
 
-  /** Runs this worker may take: pending ones, its own (after a restart), and those whose lease expired. */
-  async findClaimable(owner: string, now: number, limit: number): Promise<RunRecord[]> {
+  /**
+   * Runs a poll may take: unqueued pending ones, runs whose lease expired and parked ones that are due.
+   * Read to report those no registered version can take, and to find this executor's own expired runs
+   * (the claim batch leaves them out: most are executing here); the claim itself is claimBatch.
+   */
+  async findClaimable(now: number, limit: number): Promise<RunRecord[]> {
     const rows = await this.db()
       .selectFrom('wf_runs')
       .selectAll()
@@ -851,16 +879,173 @@ export class WorkflowJournal {
         eb.or([
           // Queued runs wait for their queue's dispatcher, which enforces the queue's concurrency.
           eb.and([eb('status', '=', 'pending'), eb('queue', 'is', null)]),
-          eb.and([
-            eb('status', '=', 'running'),
-            eb.or([eb('owner', '=', owner), eb('lease_expires_at', '<', now)]),
-          ]),
+          eb.and([eb('status', '=', 'running'), eb('lease_expires_at', '<', now)]),
+          eb.and([eb('status', '=', 'waiting'), eb('wake_at', '<=', now)]),
         ]),
       )
       .orderBy('created_at')
       .limit(limit)
       .execute();
     return rows.map(toRunRecord);
+  }
+
+  /** Runs `owner` holds in flight: what a restarted process with the same executor id takes back. */
+  async findOwned(owner: string, limit: number): Promise<RunRecord[]> {
+    const rows = await this.db()
+      .selectFrom('wf_runs')
+      .selectAll()
+      .where('status', '=', 'running')
+      .where('owner', '=', owner)
+      .orderBy('created_at')
+      .limit(limit)
+      .execute();
+    return rows.map(toRunRecord);
+  }
+
+  /**
+   * Claims, for `owner`, up to `limit` runs of the registered `versions` that a poll may take: unqueued
+   * pending runs, other workers' runs whose lease expired (their worker died; this worker's own runs are
+   * executing here, or taken back at start-up) and parked runs that are due. On
+   * PostgreSQL rows are taken `FOR UPDATE SKIP LOCKED`, so workers polling at once split the runs between
+   * them instead of queueing on the same rows; each claimed run's epoch moves on, fencing the old owner.
+   */
+  async claimBatch(
+    owner: string,
+    now: number,
+    leaseExpiresAt: number,
+    limit: number,
+    versions: readonly (readonly [string, number])[],
+  ): Promise<ClaimedRun[]> {
+    if (versions.length === 0 || limit <= 0) return [];
+    const pg = this.#store.dialect === 'postgres';
+    const p = pg ? (i: number) => `$${i}` : () => '?';
+    let i = 0;
+    const params: unknown[] = [now, owner, now];
+    const [expired, mine, due] = [p(++i), p(++i), p(++i)];
+    const pairs = versions.map(([name, version]) => {
+      params.push(name, version);
+      return `(workflow_name = ${p(++i)} AND workflow_version = ${p(++i)})`;
+    });
+    params.push(limit);
+    const select = CompiledQuery.raw(
+      `SELECT run_id, status, owner FROM wf_runs
+       WHERE ((status = 'pending' AND queue IS NULL)
+         OR (status = 'running' AND lease_expires_at < ${expired} AND owner <> ${mine})
+         OR (status = 'waiting' AND wake_at <= ${due}))
+         AND (${pairs.join(' OR ')})
+       ORDER BY created_at LIMIT ${p(++i)}${pg ? ' FOR UPDATE SKIP LOCKED' : ''}`,
+      params,
+    );
+    return this.#store.durable(async (tx) => {
+      const db = tx.db<WorkflowTables>();
+      // The rows stay locked until the commit, so the update below changes exactly what was selected.
+      const picked = (await db.executeQuery<{ run_id: string; status: string; owner: string | null }>(select))
+        .rows;
+      if (picked.length === 0) return [];
+      const previous = new Map(picked.map((r) => [r.run_id, r]));
+      const claimed: ClaimedRun[] = [];
+      for (const part of chunks(picked.map((r) => r.run_id))) {
+        const rows = await db
+          .updateTable('wf_runs')
+          .set((eb) => ({
+            status: 'running',
+            owner,
+            lease_epoch: eb('lease_epoch', '+', 1),
+            lease_expires_at: leaseExpiresAt,
+            wake_at: null,
+            updated_at: now,
+            recovery_count: eb(
+              'recovery_count',
+              '+',
+              eb.case().when('status', '=', 'running').then(1).else(0).end(),
+            ),
+          }))
+          .where('run_id', 'in', part)
+          .returningAll()
+          .execute();
+        for (const row of rows) {
+          const before = previous.get(row.run_id)!;
+          claimed.push({
+            run: toRunRecord(row),
+            previousStatus: before.status as ClaimedRun['previousStatus'],
+            previousOwner: before.owner,
+          });
+        }
+      }
+      return claimed.sort((a, b) => a.run.createdAt - b.run.createdAt);
+    });
+  }
+
+  /**
+   * Parks a run out of memory until `wakeAt`: `waiting`, no owner, no lease; false when the lease is
+   * lost. With `signal`, a signal of that name already waiting makes the run due at once; the run row is
+   * updated before the signals are read, and `insertSignal` updates the same row, so a signal sent
+   * while the run parks is never missed (one of the two waits for the other's row lock).
+   */
+  async parkRun(fence: Fence, wakeAt: number, signal: string | null, now: number): Promise<boolean> {
+    return this.#store.durable(async (tx) => {
+      const db = tx.db<WorkflowTables>();
+      const parked = await db
+        .updateTable('wf_runs')
+        .set({ status: 'waiting', wake_at: wakeAt, owner: null, lease_expires_at: null, updated_at: now })
+        .where('run_id', '=', fence.runId)
+        .where('lease_epoch', '=', fence.epoch)
+        .where('status', '=', 'running')
+        .executeTakeFirst();
+      if (Number(parked.numUpdatedRows) !== 1) return false;
+      if (signal !== null) {
+        const waiting = await db
+          .selectFrom('wf_signals')
+          .select('seq')
+          .where('run_id', '=', fence.runId)
+          .where('name', '=', signal)
+          .where('consumed_step', 'is', null)
+          .limit(1)
+          .executeTakeFirst();
+        if (waiting)
+          await db.updateTable('wf_runs').set({ wake_at: now }).where('run_id', '=', fence.runId).execute();
+      }
+      return true;
+    });
+  }
+
+  /** Parked runs due at `now`, and the oldest queued run per queue: what the metrics report. */
+  async stats(now: number): Promise<{
+    timersDue: number;
+    waiting: number;
+    queues: { queue: string; depth: number; oldestCreatedAt: number }[];
+  }> {
+    const db = this.db();
+    const parked = await db
+      .selectFrom('wf_runs')
+      .select((eb) => [
+        eb.fn.countAll<number | string>().as('n'),
+        eb.fn
+          .sum<number | string | null>(eb.case().when('wake_at', '<=', now).then(1).else(0).end())
+          .as('due'),
+      ])
+      .where('status', '=', 'waiting')
+      .executeTakeFirstOrThrow();
+    const queues = await db
+      .selectFrom('wf_runs')
+      .select((eb) => [
+        'queue',
+        eb.fn.countAll<number | string>().as('n'),
+        eb.fn.min('created_at').as('oldest'),
+      ])
+      .where('status', '=', 'pending')
+      .where('queue', 'is not', null)
+      .groupBy('queue')
+      .execute();
+    return {
+      timersDue: Number(parked.due ?? 0),
+      waiting: Number(parked.n),
+      queues: queues.map((q) => ({
+        queue: q.queue!,
+        depth: Number(q.n),
+        oldestCreatedAt: Number(q.oldest),
+      })),
+    };
   }
 
   /**
@@ -922,9 +1107,22 @@ export class WorkflowJournal {
     });
   }
 
-  async heartbeat(owner: string, leaseExpiresAt: number): Promise<void> {
+  /**
+   * Extends the leases of the runs `owner` is executing. Only those: a run this process stopped executing
+   * without ending it (an unexpected error) keeps its old expiry, so a poll takes it over.
+   */
+  async heartbeat(owner: string, leaseExpiresAt: number, runIds: readonly string[]): Promise<void> {
+    if (runIds.length === 0) return;
     await this.#store.durable(async (tx) => {
-      await tx.db<WorkflowTables>().executeQuery(this.#sql.heartbeat.query([leaseExpiresAt, owner]));
+      const db = tx.db<WorkflowTables>();
+      for (const part of chunks(runIds))
+        await db
+          .updateTable('wf_runs')
+          .set({ lease_expires_at: leaseExpiresAt })
+          .where('owner', '=', owner)
+          .where('status', '=', 'running')
+          .where('run_id', 'in', part)
+          .execute();
     });
   }
 }

@@ -1,6 +1,7 @@
 // The workflow runtime: registry of workflow versions, idempotent start, recovery of runs left in flight
 // by a dead process, leases with heartbeats, and waiting for results. Operator actions (retry, resume,
 // cancel) live in WorkflowAdminService, which calls back into `dispatch`/`cancelLocal` here.
+import type { Priority } from '../budgets/index.ts';
 import type { Store } from '../store/index.ts';
 import { silentLogger, type Logger } from '../telemetry/index.ts';
 import {
@@ -17,6 +18,7 @@ import { RunExecution, type ResumeReason, type RunSettlement } from './run-execu
 import type { WorkflowDefinition } from './workflow-definition.ts';
 import { WorkflowEvents } from './workflow-events.ts';
 import { WorkflowJournal, type RunRecord } from './workflow-journal.ts';
+import type { WorkflowStats } from './workflow-metrics.ts';
 
 export interface WorkflowRuntimeOptions {
   readonly store: Store;
@@ -39,6 +41,12 @@ export interface WorkflowRuntimeOptions {
   readonly resultPollMs?: number;
   /** How often a signal wait re-reads the store for signals sent from other processes, in ms (default 500). */
   readonly signalPollMs?: number;
+  /**
+   * A sleep or signal wait longer than this parks the run: its execution ends, the run waits in the store
+   * (`waiting`, no lease) and a launched runtime's poll resumes it when due or when a signal arrives, in
+   * ms (default 30000). Waits while other steps of the run are in flight stay in memory.
+   */
+  readonly parkAfterMs?: number;
   /** Clock in epoch ms (default Date.now); tests pass their own. */
   readonly now?: () => number;
   /** Source of jitter in [0, 1) (default Math.random). */
@@ -60,6 +68,14 @@ export interface QueueOptions {
   readonly concurrency?: number;
   /** Most runs of this queue this process runs at once (default `concurrency`). */
   readonly workerConcurrency?: number;
+  /**
+   * Rate budget (of `runtime.budgets`) a run of this queue takes one slot of before it starts, so runs
+   * start no faster than the target system's rate (default none). Steps that call the system through a
+   * connector or `StepOptions.budget` take their own slots on top.
+   */
+  readonly budget?: string;
+  /** Priority of the queue's starts on its budget (default `normal`; `low` for backfills). */
+  readonly budgetPriority?: Priority;
 }
 
 export interface EnqueueOptions extends StartOptions {
@@ -92,12 +108,17 @@ export class WorkflowRuntime {
   readonly #maxRecovered: number;
   readonly #resultPollMs: number;
   readonly #signalPollMs: number;
+  readonly #parkAfterMs: number;
   readonly #now: () => number;
   readonly #random: () => number;
   readonly #definitions = new Map<string, Map<number, AnyDefinition>>();
   readonly #active = new Map<string, RunExecution>();
   readonly #versionMissingReported = new Set<string>();
-  readonly #queues = new Map<string, { concurrency: number; workerConcurrency: number }>();
+  readonly #undefinedBudgetReported = new Set<string>();
+  readonly #queues = new Map<
+    string,
+    { concurrency: number; workerConcurrency: number; budget?: string; budgetPriority: Priority }
+  >();
   #dispatchSoon = false;
   #timers: NodeJS.Timeout[] = [];
   #polling: Promise<void> | undefined;
@@ -106,15 +127,24 @@ export class WorkflowRuntime {
 
   constructor(options: WorkflowRuntimeOptions) {
     this.journal = new WorkflowJournal(options.store);
-    this.budgets = new RateBudgets({ store: options.store, now: options.now });
     this.executorId = options.executorId ?? 'local';
     this.#logger = options.logger ?? silentLogger();
+    this.budgets = new RateBudgets({
+      store: options.store,
+      logger: this.#logger,
+      ...(options.now === undefined ? {} : { now: options.now }),
+      onWait: (budget, priority, waitedMs) => {
+        if (this.events.has('budget:waited'))
+          this.events.emit('budget:waited', { budget, priority, waitedMs });
+      },
+    });
     this.#leaseMs = options.leaseMs ?? 30_000;
     this.#heartbeatMs = options.heartbeatMs ?? Math.max(1, Math.floor(this.#leaseMs / 3));
     this.#pollMs = options.pollIntervalMs ?? 1000;
     this.#maxRecovered = options.maxRecoveredRuns ?? 200;
     this.#resultPollMs = options.resultPollMs ?? 200;
     this.#signalPollMs = options.signalPollMs ?? 500;
+    this.#parkAfterMs = options.parkAfterMs ?? 30_000;
     this.#now = options.now ?? Date.now;
     this.#random = options.random ?? Math.random;
     this.events.onListenerError = (event, error) =>
@@ -146,6 +176,8 @@ export class WorkflowRuntime {
     this.#queues.set(options.name, {
       concurrency,
       workerConcurrency: Math.max(1, options.workerConcurrency ?? concurrency),
+      ...(options.budget === undefined ? {} : { budget: options.budget }),
+      budgetPriority: options.budgetPriority ?? 'normal',
     });
     return this;
   }
@@ -200,14 +232,32 @@ export class WorkflowRuntime {
     });
   }
 
+  /** Runs a recovery pass soon (a parked run here was just signalled), if this runtime is launched. */
+  #pollSoon(): void {
+    if (!this.#launched || this.#polling) return;
+    this.#polling = this.recoverNow(false)
+      .then(() => undefined)
+      .catch((error: unknown) => this.#logger.error({ err: error }, 'workflow recovery poll failed'))
+      .finally(() => (this.#polling = undefined));
+  }
+
   /** One pass over the registered queues; returns how many runs it started. */
   async dispatchQueues(): Promise<number> {
     if (this.#stopping) return 0;
-    const versions: [string, number][] = [];
-    for (const [name, byVersion] of this.#definitions)
-      for (const v of byVersion.keys()) versions.push([name, v]);
+    const versions = this.#versions();
     let started = 0;
     for (const [queue, limits] of this.#queues) {
+      if (limits.budget !== undefined && !this.budgets.has(limits.budget)) {
+        // Claiming would strand runs waiting for a budget nobody defined: leave them queued, visibly.
+        if (!this.#undefinedBudgetReported.has(queue)) {
+          this.#undefinedBudgetReported.add(queue);
+          this.#logger.error(
+            { queue, budget: limits.budget },
+            'queue names a rate budget this process has not defined; its runs stay queued',
+          );
+        }
+        continue;
+      }
       let mine = 0;
       for (const e of this.#active.values()) if (e.run.queue === queue) mine++;
       const now = this.#now();
@@ -221,18 +271,18 @@ export class WorkflowRuntime {
         now,
       );
       for (const run of claimed) {
-        const definition = this.#definition(run.workflowName, run.workflowVersion)!;
-        const loaded = await this.journal.loadSteps(run.runId);
-        const execution = this.#newExecution(definition, run, run.leaseEpoch, 'pending', loaded);
-        this.#active.set(run.runId, execution);
-        this.events.emit('run:resumed', {
-          runId: run.runId,
-          tenantId: run.tenantId,
-          workflowName: run.workflowName,
-          workflowVersion: run.workflowVersion,
-          reason: 'pending',
-        });
-        this.#run(execution);
+        const budget = limits.budget;
+        await this.#begin(
+          run,
+          run.leaseEpoch,
+          'pending',
+          budget === undefined
+            ? undefined
+            : async (signal) => {
+                // One slot of the rate per start; the run holds no in-flight place of the budget.
+                (await this.budgets.acquire(budget, signal, limits.budgetPriority)).release();
+              },
+        );
         started++;
       }
     }
@@ -286,6 +336,7 @@ export class WorkflowRuntime {
       completedAt: null,
       queue: null,
       priority: 0,
+      wakeAt: null,
     };
     const execution = this.#newExecution(definition, run, 1, 'fresh');
     // Registered before the insert so the recovery poll never claims a run this process is starting.
@@ -382,6 +433,7 @@ export class WorkflowRuntime {
         now: this.#now,
         random: this.#random,
         signalPollMs: this.#signalPollMs,
+        parkAfterMs: this.#parkAfterMs,
         budgets: this.budgets,
         children: {
           start: (workflow, input, options) => this.start(workflow, input, options),
@@ -397,8 +449,8 @@ export class WorkflowRuntime {
     );
   }
 
-  #run(execution: RunExecution): void {
-    void execution.execute().finally(() => {
+  #run(execution: RunExecution, gate?: (signal: AbortSignal) => Promise<void>): void {
+    void execution.execute(gate).finally(() => {
       if (this.#active.get(execution.run.runId) === execution) this.#active.delete(execution.run.runId);
       if (execution.run.queue !== null) this.#scheduleDispatch();
     });
@@ -428,35 +480,106 @@ export class WorkflowRuntime {
       setInterval(() => {
         if (this.#active.size === 0) return;
         this.journal
-          .heartbeat(this.executorId, this.#now() + this.#leaseMs)
+          .heartbeat(this.executorId, this.#now() + this.#leaseMs, [...this.#active.keys()])
           .catch((error: unknown) => this.#logger.error({ err: error }, 'workflow lease heartbeat failed'));
       }, this.#heartbeatMs),
     );
     for (const t of this.#timers) t.unref();
   }
 
-  /** One recovery pass; returns how many runs it took. `startup` also takes this executor's own runs. */
+  /**
+   * One recovery pass; returns how many runs it took: unqueued pending runs, runs whose lease expired
+   * and parked runs that are due, claimed in one batch (`FOR UPDATE SKIP LOCKED` on PostgreSQL).
+   * `startup` first takes back this executor's own runs left in flight before a restart.
+   */
   async recoverNow(startup = false): Promise<number> {
     if (this.#stopping) return 0;
-    const room = this.#maxRecovered - this.#active.size;
-    if (room <= 0) return 0;
-    const now = this.#now();
-    const candidates = await this.journal.findClaimable(this.executorId, now, room);
     let taken = 0;
-    for (const run of candidates) {
-      if (this.#active.has(run.runId)) continue;
-      // Outside startup a run owned by this executor with a live lease is one it is finishing now.
-      if (
-        !startup &&
-        run.status === 'running' &&
-        run.owner === this.executorId &&
-        (run.leaseExpiresAt ?? 0) >= now
-      ) {
-        continue;
+    const now = this.#now();
+    const room = () => this.#maxRecovered - this.#active.size;
+    if (room() <= 0) return 0;
+    if (startup) {
+      // This executor's own runs, left in flight before a restart: nobody else may take them while
+      // their lease lives, so they are not in the claim batch.
+      for (const run of await this.journal.findOwned(this.executorId, room())) {
+        if (this.#active.has(run.runId)) continue;
+        if (await this.dispatch(run, 'recovery')) taken++;
       }
-      if (await this.dispatch(run, run.status === 'running' ? 'recovery' : 'pending')) taken++;
+    }
+    if (room() <= 0) return taken;
+    // An idle poll costs this one read; the claim (a write transaction) runs only when it found work, or
+    // a full page (runs of versions not registered here may fill it and hide others).
+    const limit = room();
+    const page = await this.journal.findClaimable(now, limit);
+    let claimable = page.length >= limit;
+    for (const run of page) {
+      // Runs no registered version can take are left alone, and reported once each.
+      if (!this.#definition(run.workflowName, run.workflowVersion)) this.#reportVersionMissing(run);
+      // One of this executor's runs that it stopped executing without ending (an unexpected error):
+      // heartbeats skipped it, its lease expired, and it is taken back here.
+      else if (run.status === 'running' && run.owner === this.executorId) {
+        if (!this.#active.has(run.runId) && (await this.dispatch(run, 'recovery'))) taken++;
+      } else claimable = true;
+    }
+    if (!claimable || room() <= 0) return taken;
+    const claimed = await this.journal.claimBatch(
+      this.executorId,
+      now,
+      now + this.#leaseMs,
+      room(),
+      this.#versions(),
+    );
+    for (const { run, previousStatus, previousOwner } of claimed) {
+      const reason: ResumeReason =
+        previousStatus === 'running' ? 'recovery' : previousStatus === 'waiting' ? 'timer' : 'pending';
+      if (reason === 'recovery') {
+        this.events.emit('lease:taken-over', { ...this.#ref(run), previousOwner });
+      }
+      await this.#begin(run, run.leaseEpoch, reason);
+      taken++;
     }
     return taken;
+  }
+
+  #versions(): [string, number][] {
+    const versions: [string, number][] = [];
+    for (const [name, byVersion] of this.#definitions)
+      for (const v of byVersion.keys()) versions.push([name, v]);
+    return versions;
+  }
+
+  #ref(run: RunRecord) {
+    return {
+      runId: run.runId,
+      tenantId: run.tenantId,
+      workflowName: run.workflowName,
+      workflowVersion: run.workflowVersion,
+    };
+  }
+
+  #reportVersionMissing(run: RunRecord): void {
+    if (this.#versionMissingReported.has(run.runId)) return;
+    this.#versionMissingReported.add(run.runId);
+    this.#logger.warn(
+      { runId: run.runId, workflow: run.workflowName, version: run.workflowVersion },
+      'run waits for a worker that has its workflow version registered',
+    );
+    this.events.emit('run:version-missing', this.#ref(run));
+  }
+
+  /** Starts executing a run this process has just claimed under `epoch`. */
+  async #begin(
+    run: RunRecord,
+    epoch: number,
+    reason: ResumeReason,
+    gate?: (signal: AbortSignal) => Promise<void>,
+  ): Promise<void> {
+    const definition = this.#definition(run.workflowName, run.workflowVersion)!;
+    const loaded = await this.journal.loadSteps(run.runId);
+    const execution = this.#newExecution(definition, { ...run, status: 'running' }, epoch, reason, loaded);
+    this.#active.set(run.runId, execution);
+    this.events.emit('run:resumed', { ...this.#ref(run), reason: reason === 'fresh' ? 'pending' : reason });
+    this.#run(execution, gate);
   }
 
   /**
@@ -465,21 +588,8 @@ export class WorkflowRuntime {
    */
   async dispatch(run: RunRecord, reason: ResumeReason): Promise<boolean> {
     if (this.#stopping || this.#active.has(run.runId)) return false;
-    const definition = this.#definition(run.workflowName, run.workflowVersion);
-    if (!definition) {
-      if (!this.#versionMissingReported.has(run.runId)) {
-        this.#versionMissingReported.add(run.runId);
-        this.#logger.warn(
-          { runId: run.runId, workflow: run.workflowName, version: run.workflowVersion },
-          'run waits for a worker that has its workflow version registered',
-        );
-        this.events.emit('run:version-missing', {
-          runId: run.runId,
-          tenantId: run.tenantId,
-          workflowName: run.workflowName,
-          workflowVersion: run.workflowVersion,
-        });
-      }
+    if (!this.#definition(run.workflowName, run.workflowVersion)) {
+      this.#reportVersionMissing(run);
       return false;
     }
     const now = this.#now();
@@ -492,17 +602,7 @@ export class WorkflowRuntime {
       now,
     );
     if (epoch === null || this.#active.has(run.runId)) return false;
-    const loaded = await this.journal.loadSteps(run.runId);
-    const execution = this.#newExecution(definition, { ...run, status: 'running' }, epoch, reason, loaded);
-    this.#active.set(run.runId, execution);
-    this.events.emit('run:resumed', {
-      runId: run.runId,
-      tenantId: run.tenantId,
-      workflowName: run.workflowName,
-      workflowVersion: run.workflowVersion,
-      reason: reason === 'recovery' ? 'recovery' : reason === 'operator' ? 'operator' : 'pending',
-    });
-    this.#run(execution);
+    await this.#begin(run, epoch, reason);
     return true;
   }
 
@@ -528,7 +628,9 @@ export class WorkflowRuntime {
       payload: payload === undefined ? null : JSON.stringify(payload),
       now: this.#now(),
     });
-    this.#active.get(runId)?.notifySignal(name);
+    const active = this.#active.get(runId);
+    if (active) active.notifySignal(name);
+    else if (created && run.status === 'waiting') this.#pollSoon();
     return created;
   }
 
@@ -538,6 +640,22 @@ export class WorkflowRuntime {
     if (!execution) return false;
     execution.cancel();
     return true;
+  }
+
+  /** What the workflow metrics read at scrape time: leases held here, parked runs, queue depth and lag. */
+  async stats(): Promise<WorkflowStats> {
+    const now = this.#now();
+    const stored = await this.journal.stats(now);
+    const queues = new Map<string, { queue: string; depth: number; lagMs: number }>();
+    for (const name of this.#queues.keys()) queues.set(name, { queue: name, depth: 0, lagMs: 0 });
+    for (const q of stored.queues)
+      queues.set(q.queue, { queue: q.queue, depth: q.depth, lagMs: Math.max(0, now - q.oldestCreatedAt) });
+    return {
+      leasesHeld: this.#active.size,
+      waiting: stored.waiting,
+      timersDue: stored.timersDue,
+      queues: [...queues.values()],
+    };
   }
 
   /** Runs executing in this process. */

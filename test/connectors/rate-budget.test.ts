@@ -76,3 +76,27 @@ describe('TokenBucketRateBudget', () => {
     expect(budget.active).toBe(0);
   });
 });
+
+describe('TokenBucketRateBudget low share', () => {
+  it('lets low requests hold at most their share of the in-flight places', async () => {
+    const budget = new TokenBucketRateBudget({ ratePerSecond: 1000, burst: 10, maxInFlight: 4 });
+    const lows = [0, 1, 2, 3].map(() => track(budget.acquire('low')));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(lows.map((s) => s.release !== undefined)).toEqual([true, true, false, false]);
+    const high = track(budget.acquire('high'));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(high.release).toBeDefined();
+    expect(budget.active).toBe(3);
+    lows[0]!.release!();
+    await vi.advanceTimersByTimeAsync(0);
+    expect(lows[2]!.release).toBeDefined();
+    expect(lows[3]!.release).toBeUndefined();
+  });
+
+  it('gives low requests every place with lowShare 1', async () => {
+    const budget = new TokenBucketRateBudget({ ratePerSecond: 1000, burst: 10, maxInFlight: 4, lowShare: 1 });
+    const lows = [0, 1, 2, 3].map(() => track(budget.acquire('low')));
+    await vi.advanceTimersByTimeAsync(0);
+    expect(lows.every((s) => s.release !== undefined)).toBe(true);
+  });
+});

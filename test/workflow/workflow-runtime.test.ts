@@ -3,6 +3,7 @@ import type { Store } from '../../src/store/index.ts';
 import { CrossdockError, defineError } from '../../src/errors/index.ts';
 import {
   defineWorkflow,
+  type WorkflowTables,
   markNotApplied,
   WorkflowAdminService,
   WorkflowRuntime,
@@ -570,6 +571,51 @@ describe.each(dialects)('workflow runtime on $dialect', ({ dialect, skip }) => {
     expect(detail.steps).toHaveLength(1);
     expect(detail.status).toBe('completed');
   });
+
+  it.skipIf(skip)(
+    'heartbeats extend only runs executing here; an own run left behind is taken back when its lease expires',
+    async () => {
+      const hold = gate();
+      const wf = defineWorkflow({
+        name: 'hold',
+        version: 1,
+        run: async (ctx) => ctx.step('wait', () => hold.promise),
+      });
+      const leaseOf = async (runId: string) =>
+        Number(
+          (
+            await store
+              .db<WorkflowTables>()
+              .selectFrom('wf_runs')
+              .select('lease_expires_at')
+              .where('run_id', '=', runId)
+              .executeTakeFirstOrThrow()
+          ).lease_expires_at,
+        );
+      // A runtime with executor id `w` stopped executing `left-1` without ending it.
+      const gone = newRuntime({ executorId: 'w' }).register(wf);
+      await gone.start(wf, undefined, { runId: 'left-1' });
+      await gone.shutdown({ drainMs: 0 });
+      const leftLease = await leaseOf('left-1');
+      // Another runtime with the same id executes `here-1` (no start-up pass: it is not launched).
+      const rt = newRuntime({ executorId: 'w' }).register(wf);
+      await rt.start(wf, undefined, { runId: 'here-1' });
+      expect(await rt.recoverNow()).toBe(0);
+      await rt.journal.heartbeat('w', leftLease + 60_000, ['here-1']);
+      expect(await leaseOf('here-1')).toBe(leftLease + 60_000);
+      expect(await leaseOf('left-1')).toBe(leftLease);
+      await store
+        .db<WorkflowTables>()
+        .updateTable('wf_runs')
+        .set({ lease_expires_at: 0 })
+        .where('run_id', '=', 'left-1')
+        .execute();
+      expect(await rt.recoverNow()).toBe(1);
+      hold.open();
+      expect(await rt.result('left-1')).toBeUndefined();
+      expect(await rt.result('here-1')).toBeUndefined();
+    },
+  );
 
   it.skipIf(skip)('lists runs by status, name, business key, tenant and time', async () => {
     const wf = defineWorkflow({ name: 'order-visibility', version: 1, run: async () => 'ok' });

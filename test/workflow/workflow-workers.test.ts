@@ -167,4 +167,55 @@ describe.skipIf(!pgAvailable)('worker processes on PostgreSQL', () => {
     expect(completions(a.out())).toEqual([]);
     expect(completions(b.out()).sort()).toEqual([...ids].sort());
   }, 90_000);
+
+  it('recovery skips runs another worker holds locked instead of queueing behind them', async () => {
+    const stuck = defineWorkflow({
+      name: 'stuck',
+      version: 1,
+      run: async (ctx) => {
+        await ctx.step('one', async () => 1);
+        await ctx.step('hang', () => new Promise(() => undefined));
+      },
+    });
+    const dead = new WorkflowRuntime({ store, executorId: 'dead' }).register(stuck);
+    for (const id of ['r-1', 'r-2', 'r-3']) await dead.start(stuck, undefined, { runId: id });
+    await until(
+      async () =>
+        (await store.db<WorkflowTables>().selectFrom('wf_steps').select('run_id').execute()).length === 3,
+    );
+    await dead.shutdown({ drainMs: 0 });
+    await store.db<WorkflowTables>().updateTable('wf_runs').set({ lease_expires_at: 0 }).execute();
+    const healthy = new WorkflowRuntime({ store, executorId: 'healthy' }).register(stuck);
+    const resumed: string[] = [];
+    healthy.events.on('run:resumed', (e) => resumed.push(e.runId));
+    const takenOver: string[] = [];
+    healthy.events.on('lease:taken-over', (e) => takenOver.push(`${e.runId} from ${e.previousOwner}`));
+    // Another worker (its own connection pool) is in the middle of claiming r-2: its row is locked.
+    const otherWorker = await db.open();
+    try {
+      await otherWorker.transaction(async (tx) => {
+        await tx
+          .db()
+          .executeQuery(CompiledQuery.raw(`SELECT run_id FROM wf_runs WHERE run_id = 'r-2' FOR UPDATE`, []));
+        expect(await healthy.recoverNow()).toBe(2);
+      });
+    } finally {
+      await otherWorker.close();
+    }
+    expect(resumed.sort()).toEqual(['r-1', 'r-3']);
+    expect(await healthy.recoverNow()).toBe(1);
+    expect(takenOver.sort()).toEqual(['r-1 from dead', 'r-2 from dead', 'r-3 from dead']);
+    const epochs = await store
+      .db<WorkflowTables>()
+      .selectFrom('wf_runs')
+      .select(['run_id', 'owner', 'lease_epoch', 'recovery_count'])
+      .orderBy('run_id')
+      .execute();
+    expect(epochs.map((r) => [r.owner, Number(r.lease_epoch), Number(r.recovery_count)])).toEqual([
+      ['healthy', 2, 1],
+      ['healthy', 2, 1],
+      ['healthy', 2, 1],
+    ]);
+    await healthy.shutdown({ drainMs: 0 });
+  });
 });

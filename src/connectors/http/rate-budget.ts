@@ -1,22 +1,18 @@
-// How fast, and how many at once, Crossdock may call one target system. Every request to a system
-// first acquires a slot from that system's budget and releases it when the answer is in. The
-// in-process implementation here is a token bucket plus a max-in-flight limit; a cross-process one
-// (shared by cluster nodes) can stand behind the same interface.
+// How fast, and how many at once, a connector constructed on its own (tests, CLI) may call its system:
+// an in-process token bucket plus a max-in-flight limit. In the service every connector is given the
+// store-backed budget of its system instead (`runtime.budgets.forSystem`), shared with queues and
+// workflow steps across processes; both stand behind the `RateBudget` interface of src/budgets.
+import {
+  abortReason,
+  PRIORITIES,
+  PriorityWaiters,
+  type Priority,
+  type RateBudget,
+  type Release,
+} from '../../budgets/index.ts';
 
-export const PRIORITIES = ['high', 'normal', 'low'] as const;
-/** `high`: a person is waiting (API write-backs); `normal`: workflow steps; `low`: capture and
- * reconciliation, which can wait. Higher priorities are served first when the budget is short. */
-export type Priority = (typeof PRIORITIES)[number];
-
-/** Gives the slot back; calling it twice is harmless. */
-export type Release = () => void;
-
-export interface RateBudget {
-  /** Waits for a slot (a token and an in-flight place). Rejects with `signal.reason` if aborted. */
-  acquire(priority?: Priority, signal?: AbortSignal): Promise<Release>;
-  /** The system asked us to slow down (429/503 + Retry-After): grant nothing for `ms`. */
-  backOff(ms: number): void;
-}
+export { abortReason, PRIORITIES };
+export type { Priority, RateBudget, Release };
 
 export interface TokenBucketOptions {
   /** Sustained requests per second (default 10). */
@@ -25,16 +21,10 @@ export interface TokenBucketOptions {
   readonly burst?: number;
   /** Requests in flight at the same time (default 4). */
   readonly maxInFlight?: number;
+  /** Share of the in-flight places `low` requests may hold (default 0.5, at least one place). */
+  readonly lowShare?: number;
   /** Clock, for tests of the refill arithmetic (default `Date.now`). */
   readonly now?: () => number;
-}
-
-interface Waiter {
-  readonly priority: Priority;
-  readonly resolve: (release: Release) => void;
-  readonly reject: (reason: Error) => void;
-  readonly signal: AbortSignal | undefined;
-  readonly onAbort: () => void;
 }
 
 /** In-process budget: a token bucket (rate + burst) and a cap on requests in flight. */
@@ -45,9 +35,8 @@ export class TokenBucketRateBudget implements RateBudget {
   private readonly now: () => number;
   private tokens: number;
   private lastRefill: number;
-  private inFlight = 0;
   private pausedUntil = 0;
-  private readonly queues: Record<Priority, Waiter[]> = { high: [], normal: [], low: [] };
+  private readonly waiters: PriorityWaiters;
   private timer: NodeJS.Timeout | undefined;
 
   constructor(options: TokenBucketOptions = {}) {
@@ -58,37 +47,26 @@ export class TokenBucketRateBudget implements RateBudget {
     this.now = options.now ?? Date.now;
     this.tokens = this.burst;
     this.lastRefill = this.now();
+    this.waiters = new PriorityWaiters({
+      maxInFlight: this.maxInFlight,
+      ...(options.lowShare === undefined ? {} : { lowShare: options.lowShare }),
+      now: this.now,
+      onChange: () => this.pump(),
+    });
   }
 
   /** Requests currently holding a slot. */
   get active(): number {
-    return this.inFlight;
+    return this.waiters.active;
   }
 
   /** Requests waiting for a slot. */
   get waiting(): number {
-    return this.queues.high.length + this.queues.normal.length + this.queues.low.length;
+    return this.waiters.waiting;
   }
 
   acquire(priority: Priority = 'normal', signal?: AbortSignal): Promise<Release> {
-    if (signal?.aborted) return Promise.reject(abortReason(signal));
-    return new Promise<Release>((resolve, reject) => {
-      const waiter: Waiter = {
-        priority,
-        resolve,
-        reject,
-        signal,
-        onAbort: () => {
-          const queue = this.queues[priority];
-          const i = queue.indexOf(waiter);
-          if (i >= 0) queue.splice(i, 1);
-          reject(abortReason(signal));
-        },
-      };
-      signal?.addEventListener('abort', waiter.onAbort, { once: true });
-      this.queues[priority].push(waiter);
-      this.pump();
-    });
+    return this.waiters.add(priority, signal);
   }
 
   backOff(ms: number): void {
@@ -107,35 +85,18 @@ export class TokenBucketRateBudget implements RateBudget {
     }
   }
 
-  private next(): Waiter | undefined {
-    for (const p of PRIORITIES) if (this.queues[p].length > 0) return this.queues[p][0];
-    return undefined;
-  }
-
   private pump(): void {
     if (this.timer) {
       clearTimeout(this.timer);
       this.timer = undefined;
     }
-    for (;;) {
-      const waiter = this.next();
-      if (!waiter) return;
-      if (this.inFlight >= this.maxInFlight) return; // a release pumps again
+    while (this.waiters.grantable() > 0) {
       const at = this.now();
       if (at < this.pausedUntil) return this.wake(this.pausedUntil - at);
       this.refill(at);
       if (this.tokens < 1) return this.wake(Math.ceil(((1 - this.tokens) * 1000) / this.ratePerSecond));
       this.tokens -= 1;
-      this.inFlight += 1;
-      this.queues[waiter.priority].shift();
-      waiter.signal?.removeEventListener('abort', waiter.onAbort);
-      let released = false;
-      waiter.resolve(() => {
-        if (released) return;
-        released = true;
-        this.inFlight -= 1;
-        this.pump();
-      });
+      this.waiters.grant();
     }
   }
 
@@ -148,10 +109,4 @@ export class TokenBucketRateBudget implements RateBudget {
       Math.max(1, ms),
     );
   }
-}
-
-/** The abort reason as an Error (`AbortSignal.reason` may be anything a caller passed). */
-export function abortReason(signal: AbortSignal | undefined): Error {
-  const reason: unknown = signal?.reason;
-  return reason instanceof Error ? reason : new DOMException('The operation was aborted', 'AbortError');
 }

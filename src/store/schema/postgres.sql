@@ -384,6 +384,7 @@ create table wf_runs (
   completed_at bigint,
   queue text,
   priority integer not null default 0,
+  wake_at bigint,
   constraint wf_runs_pkey PRIMARY KEY (run_id)
 );
 
@@ -472,6 +473,7 @@ CREATE INDEX wf_runs_active ON public.wf_runs USING btree (status) WHERE (status
 CREATE UNIQUE INDEX wf_runs_pkey ON public.wf_runs USING btree (run_id);
 CREATE INDEX wf_runs_queued ON public.wf_runs USING btree (queue, priority, created_at) WHERE (status = 'pending'::text);
 CREATE INDEX wf_runs_tenant_created ON public.wf_runs USING btree (tenant_id, created_at);
+CREATE INDEX wf_runs_waking ON public.wf_runs USING btree (wake_at) WHERE (status = 'waiting'::text);
 CREATE UNIQUE INDEX wf_signals_pkey ON public.wf_signals USING btree (seq);
 CREATE UNIQUE INDEX wf_signals_run_id_signal_id_key ON public.wf_signals USING btree (run_id, signal_id);
 CREATE INDEX wf_signals_waiting ON public.wf_signals USING btree (run_id, name, seq) WHERE (consumed_step IS NULL);

@@ -349,13 +349,15 @@ CREATE TABLE wf_runs (
   created_at INTEGER NOT NULL,
   updated_at INTEGER NOT NULL,
   completed_at INTEGER
-, queue TEXT, priority INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+, queue TEXT, priority INTEGER NOT NULL DEFAULT 0, wake_at INTEGER) WITHOUT ROWID;
 
 CREATE INDEX wf_runs_active ON wf_runs (status) WHERE status IN ('pending', 'running');
 
 CREATE INDEX wf_runs_queued ON wf_runs (queue, priority, created_at) WHERE status = 'pending';
 
 CREATE INDEX wf_runs_tenant_created ON wf_runs (tenant_id, created_at);
+
+CREATE INDEX wf_runs_waking ON wf_runs (wake_at) WHERE status = 'waiting';
 
 CREATE TABLE wf_signals (
   seq INTEGER PRIMARY KEY AUTOINCREMENT,
