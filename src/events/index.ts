@@ -69,3 +69,7 @@ export { NatsRelay, entityPartition, eventSubject, subjectToken } from './nats-r
 export type { NatsRelayOptions } from './nats-relay.ts';
 export { PartitionedNatsConsumer, fromCloudEvent } from './nats-partition-consumer.ts';
 export type { PartitionedConsumerOptions } from './nats-partition-consumer.ts';
+export { EventCluster } from './event-cluster.ts';
+export type { EventClusterOptions } from './event-cluster.ts';
+export { EventsConfigFragment, EventsConfigSchema, NatsConfigSchema, clusterOptionsOf } from './config.ts';
+export type { EventsConfig, NatsConfig } from './config.ts';
