@@ -67,6 +67,12 @@ export interface ConsumerOptions {
    * every entity's history is then expected from sequence 1.
    */
   readonly source?: 'log' | 'external';
+  /**
+   * Awaited before a step commits what it applied; a rejection fails the whole step (nothing of it
+   * commits and its events are read again). Lets a handler start slow work per event (the relay's
+   * publishes) and confirm it all at once.
+   */
+  readonly beforeCommit?: () => Promise<void>;
 }
 
 export interface DispatcherOptions {
@@ -396,6 +402,7 @@ export class ConsumerRunner {
 
     const replayDone =
       replayActive && newReplayPosition !== null && newReplayPosition >= Number(row.replay_until);
+    await this.options.beforeCommit?.();
     await this.#commit(step, newPosition, replayActive ? newReplayPosition : null, replayDone);
     for (const o of this.#taken) o.done();
     this.#taken = [];

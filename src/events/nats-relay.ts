@@ -6,6 +6,8 @@
 // stream holds, every publish also expects the stream's last message id to be the previous event's,
 // so a paused relay that lost its lease cannot publish after its successor took over: the stream
 // has moved on and refuses it.
+// Publishes are pipelined: a step sends its events without waiting for each acknowledgement (one
+// connection keeps them in order) and waits for all of them before it commits its position.
 // Subjects: `<prefix>.<tenant>.<partition>.<noun>.<verb>`, partition = hash of the entity key.
 import type { NatsConnection } from '@nats-io/transport-node';
 import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
@@ -50,6 +52,9 @@ export function eventSubject(prefix: string, event: LoggedEvent, partitions: num
   return `${prefix}.${subjectToken(event.tenantId)}.${partition}.${event.type.replace(':', '.')}`;
 }
 
+/** Publishes a relay keeps in flight before it waits for their acknowledgements. */
+const MAX_IN_FLIGHT = 1000;
+
 export class NatsRelay {
   readonly stream: string;
   readonly subjectPrefix: string;
@@ -63,6 +68,8 @@ export class NatsRelay {
   /** Id the stream held when this relay started: republishing up to it relies on deduplication. */
   #catchUpTo: string | undefined;
   #runner: ConsumerRunner | undefined;
+  /** Publishes sent in the current step, not yet confirmed. */
+  #pending: Promise<unknown>[] = [];
 
   constructor(options: NatsRelayOptions) {
     this.#options = options;
@@ -103,8 +110,9 @@ export class NatsRelay {
     }
     this.#runner = await this.#options.dispatcher.subscribe(
       this.consumerName,
-      (e, ctx) => this.publish(e, ctx.generation),
+      (e, ctx) => this.#send(e, ctx.generation),
       {
+        beforeCommit: () => this.#confirm(),
         kind: 'relay',
         failureMode: 'halt',
         pauseAfterFailures: Number.MAX_SAFE_INTEGER,
@@ -135,26 +143,47 @@ export class NatsRelay {
    * fence against a relay that lost its lease.
    */
   async publish(event: LoggedEvent, generation = 0): Promise<void> {
+    await this.#send(event, generation);
+    await this.#confirm();
+  }
+
+  /**
+   * Sends one event without waiting for its acknowledgement. The expectation is the id of the event
+   * sent just before, so if one publish is refused every later one in flight is refused too: the
+   * stream never holds a later event without the earlier ones.
+   */
+  async #send(event: LoggedEvent, generation: number): Promise<void> {
     const js = this.#js!;
     const msgID = generation === 0 ? event.id : `${event.id}.${generation}`;
     const fenced = this.#catchUpTo === undefined && this.#lastMsgId !== undefined;
-    try {
-      await js.publish(
-        eventSubject(this.subjectPrefix, event, this.partitions),
-        JSON.stringify(toCloudEvent(event)),
-        {
-          msgID,
-          ...(fenced ? { expect: { lastMsgID: this.#lastMsgId! } } : {}),
-        },
-      );
-    } catch (error) {
-      // Someone else published since (a successor relay, or a republish after our own crash):
-      // learn where the stream is and let the consumer retry this event.
-      await this.#readStreamTail();
-      throw error;
-    }
+    const sent = js.publish(
+      eventSubject(this.subjectPrefix, event, this.partitions),
+      JSON.stringify(toCloudEvent(event)),
+      {
+        msgID,
+        ...(fenced ? { expect: { lastMsgID: this.#lastMsgId! } } : {}),
+      },
+    );
+    // Settled in #confirm; keep an unobserved rejection from being reported in between.
+    sent.catch(() => undefined);
+    this.#pending.push(sent);
     if (this.#catchUpTo === msgID) this.#catchUpTo = undefined;
     this.#lastMsgId = msgID;
+    // Bound what is in flight (memory, and what a failure sends again).
+    if (this.#pending.length >= MAX_IN_FLIGHT) await this.#confirm();
+  }
+
+  /** Waits for every publish in flight; throws (after relearning the stream's tail) if one failed. */
+  async #confirm(): Promise<void> {
+    const pending = this.#pending;
+    this.#pending = [];
+    const results = await Promise.allSettled(pending);
+    const failed = results.find((r) => r.status === 'rejected');
+    if (failed === undefined) return;
+    // Someone else published since (a successor relay, or a republish after our own crash), or NATS
+    // is away: learn where the stream is; the step does not commit and its events are sent again.
+    await this.#readStreamTail().catch(() => undefined);
+    throw failed.reason;
   }
 
   async stop(): Promise<void> {
