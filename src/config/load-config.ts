@@ -297,7 +297,8 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
         key: 'events.nats.url',
         // A URL may carry credentials (`nats://user:pass@host`): never print them.
         value: render(config.events.nats.url.replace(/\/\/[^@/]*@/g, `//${SECRET_PLACEHOLDER}@`)),
-        expected: 'no NATS with store.dialect sqlite: cluster mode needs store.dialect postgres',
+        expected:
+          'store.dialect postgres with it: NATS means cluster mode, and SQLite serves one process only',
       },
     ]);
   }
