@@ -22,6 +22,7 @@ import { performance } from 'node:perf_hooks';
 import { fork, type ChildProcess } from 'node:child_process';
 import { jetstreamManager } from '@nats-io/jetstream';
 import { connect } from '@nats-io/transport-node';
+import { sql } from 'kysely';
 import pg from 'pg';
 import { openStore, storeMigrations, type Store, type StoreConfig } from '../src/store/index.ts';
 import {
@@ -196,12 +197,15 @@ interface ClusterResult {
   pacedEvents: number;
   /** CPU of this process (producers, relay) per event in the throughput run, in µs. */
   relayCpuUsPerEvent: number;
+  /** CPU of the consumer processes together per event in the throughput run, in µs. */
+  consumersCpuUsPerEvent: number;
 }
 
 interface ChildState {
   readonly child: ChildProcess;
   applied: number;
   owned: number;
+  cpuUs: number;
 }
 
 async function runCluster(pgUrl: string): Promise<ClusterResult> {
@@ -225,10 +229,11 @@ async function runCluster(pgUrl: string): Promise<ClusterResult> {
         ['bench/events-cluster-node.ts', pgUrl, NATS_URL, stream, prefix, String(partitions), `node-${i}`],
         { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] },
       );
-      const state: ChildState = { child, applied: 0, owned: 0 };
-      child.on('message', (m: { applied?: number; owned?: number }) => {
+      const state: ChildState = { child, applied: 0, owned: 0, cpuUs: 0 };
+      child.on('message', (m: { applied?: number; owned?: number; cpuUs?: number }) => {
         if (m.applied !== undefined) state.applied = m.applied;
         if (m.owned !== undefined) state.owned = m.owned;
+        if (m.cpuUs !== undefined) state.cpuUs = m.cpuUs;
       });
       children.push(state);
     }
@@ -264,24 +269,34 @@ async function runCluster(pgUrl: string): Promise<ClusterResult> {
     const warm = await closedLoop(performance.now() + 500);
     await waitFor(() => applied() >= warm, 'warm-up delivery', 120_000);
     const base = applied();
+    const childrenCpu = () => children.reduce((n, c) => n + c.cpuUs, 0);
+    const childCpu0 = childrenCpu();
     const cpu0 = process.cpuUsage();
     const t0 = performance.now();
     const jsmProgress = await jetstreamManager(nc);
     const ticker = progress
       ? setInterval(() => {
-          void jsmProgress.streams
-            .info(stream)
-            .then((i) =>
-              say(
-                `t=${Math.round(performance.now() - t0)} appended=${counter} published=${i.state.messages} applied=${applied()}`,
-              ),
-            );
+          void Promise.all([
+            jsmProgress.streams.info(stream),
+            sql<{
+              n: string;
+            }>`select xact_commit as n from pg_stat_database where datname = current_database()`.execute(
+              store.db(),
+            ),
+          ]).then(([i, x]) =>
+            say(
+              `t=${Math.round(performance.now() - t0)} appended=${counter} published=${i.state.messages} applied=${applied()} pgCommits=${x.rows[0]?.n}`,
+            ),
+          );
         }, 500)
       : undefined;
     const appended = await closedLoop(t0 + seconds * 1000);
     await waitFor(() => applied() - base >= appended, 'throughput delivery', 300_000);
     const elapsed = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
+    // The children report every 100 ms: wait for a report taken after the run.
+    await new Promise((r) => setTimeout(r, 250));
+    const childCpu = childrenCpu() - childCpu0;
     if (ticker !== undefined) clearInterval(ticker);
 
     // Latency at a paced rate, measured in the consumer processes.
@@ -327,6 +342,7 @@ async function runCluster(pgUrl: string): Promise<ClusterResult> {
       pacedRate: natsRate,
       pacedEvents,
       relayCpuUsPerEvent: Math.round(((cpu.user + cpu.system) / appended) * 10) / 10,
+      consumersCpuUsPerEvent: Math.round((childCpu / appended) * 10) / 10,
     };
   } finally {
     for (const c of children) {

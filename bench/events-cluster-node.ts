@@ -1,7 +1,7 @@
 // One consumer process of the `postgres_nats` event benchmark: consumes the partitions of group
 // `bench` from JetStream (partition leases in PostgreSQL), counts applied events and records the
 // append-to-handler latency of the paced ones (wall clock: the parent stamps `data.t` at append).
-// Talks to the parent over IPC: sends `{applied, owned}` every 100 ms; on `{cmd: 'latencies'}` sends
+// Talks to the parent over IPC: sends `{applied, owned, cpuUs}` every 100 ms; on `{cmd: 'latencies'}` sends
 // the recorded latencies; on `{cmd: 'stop'}` stops and exits.
 // Usage (spawned by bench/events-bench.ts): node bin/run-ts.js bench/events-cluster-node.ts <pgUrl> <natsUrl> <stream> <prefix> <partitions> <name>
 import { performance } from 'node:perf_hooks';
@@ -41,9 +41,15 @@ const consumer = new PartitionedNatsConsumer({
   },
 });
 await consumer.start();
-const timer = setInterval(() => send({ applied, owned: consumer.owned().length }), 100);
+const cpuAt = () => {
+  const c = process.cpuUsage();
+  return c.user + c.system;
+};
+const timer = setInterval(() => send({ applied, owned: consumer.owned().length, cpuUs: cpuAt() }), 100);
 process.on('message', (m: { cmd: string }) => {
-  if (m.cmd === 'latencies') {
+  if (m.cmd === 'cpu') {
+    send({ cpuUs: cpuAt(), applied });
+  } else if (m.cmd === 'latencies') {
     send({ latencies: latencies.splice(0) });
   } else if (m.cmd === 'stop') {
     clearInterval(timer);
