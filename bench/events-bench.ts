@@ -12,7 +12,8 @@
 //   also runs the JetStream relay; `processes` (2) child processes consume the 16 partitions of one
 //   group (partition leases in PostgreSQL) and count. perSec is appended and applied by the children;
 //   p50Ms / p99Ms are append-to-handler latencies (across processes, wall clock) paced at
-//   `--nats-rate` events/s (default 2,500: half the 5,000/s target).
+//   `--nats-rate` events/s (default 2,500: half the 5,000/s target). Each run lasts `--nats-seconds`
+//   (default 10).
 // `npm run bench:events -- --json` prints
 // `{"sqlite": {"perSec", "p50Ms", "p99Ms"}, "postgres": {...}, "postgres_nats": {..., "processes"}}`.
 import fs from 'node:fs';
@@ -48,6 +49,11 @@ const dialectsArg =
     ? args[args.indexOf('--dialects') + 1]!.split(',')
     : ['sqlite', 'postgres', 'postgres_nats'];
 const natsRate = num('--nats-rate', 2500);
+/**
+ * Length of each postgres_nats run, in s (default 10): three processes warm up and settle their
+ * partition steps more slowly than one, and 3 s measured mostly that.
+ */
+const natsSeconds = num('--nats-seconds', 10);
 /** Prints appended / published / applied every 500 ms of the postgres_nats throughput run. */
 const progress = args.includes('--progress');
 const NATS_URL = process.env.CROSSDOCK_TEST_NATS_URL ?? 'nats://127.0.0.1:4222';
@@ -290,7 +296,7 @@ async function runCluster(pgUrl: string): Promise<ClusterResult> {
           );
         }, 500)
       : undefined;
-    const appended = await closedLoop(t0 + seconds * 1000);
+    const appended = await closedLoop(t0 + natsSeconds * 1000);
     await waitFor(() => applied() - base >= appended, 'throughput delivery', 300_000);
     const elapsed = (performance.now() - t0) / 1000;
     const cpu = process.cpuUsage(cpu0);
@@ -308,7 +314,7 @@ async function runCluster(pgUrl: string): Promise<ClusterResult> {
     const inflight: Promise<unknown>[] = [];
     for (let k = 0; ; k++) {
       const due = pacedStart + k * interval;
-      if (due >= pacedStart + seconds * 1000) break;
+      if (due >= pacedStart + natsSeconds * 1000) break;
       const wait = due - performance.now();
       if (wait > 0) await new Promise((r) => setTimeout(r, wait));
       inflight.push(log.append(stamped(size, true)));
