@@ -13,6 +13,7 @@ import {
   jetstream,
   jetstreamManager,
   type ConsumerMessages,
+  type JetStreamManager,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Counter, Gauge } from 'prom-client';
@@ -115,12 +116,11 @@ function partitionMetrics(registry: MetricsRegistry): PartitionMetrics {
     registers,
     async collect() {
       this.reset();
-      for (const g of groups) {
-        for (const p of g.owned()) {
-          // Left out while NATS cannot be asked (down, restarting) rather than failing the scrape.
-          const n = await g.lag(p);
-          if (n !== undefined) this.set({ group: g.group, partition: String(p) }, n);
-        }
+      // Asked in parallel, each within 2 s; left out while NATS cannot be asked (down, restarting)
+      // rather than failing or stalling the scrape.
+      const asked = [...groups].flatMap((g) => g.owned().map(async (p) => ({ g, p, n: await g.lag(p) })));
+      for (const { g, p, n } of await Promise.all(asked)) {
+        if (n !== undefined) this.set({ group: g.group, partition: String(p) }, n);
       }
     },
   });
@@ -142,6 +142,7 @@ export class PartitionedNatsConsumer {
   #rebalancing: Promise<void> | undefined;
   #stopped = false;
   readonly #metrics: PartitionMetrics | undefined;
+  #jsm: JetStreamManager | undefined;
 
   constructor(options: PartitionedConsumerOptions) {
     this.#o = options;
@@ -153,7 +154,8 @@ export class PartitionedNatsConsumer {
   /** Messages of partition `p` not yet acknowledged; undefined while NATS cannot be asked. */
   async lag(p: number): Promise<number | undefined> {
     try {
-      const jsm = await jetstreamManager(this.#o.nats, { timeout: 2000 });
+      this.#jsm ??= await jetstreamManager(this.#o.nats, { timeout: 2000, checkAPI: false });
+      const jsm = this.#jsm;
       const info = await jsm.consumers.info(this.#o.stream, this.#durable(p));
       return info.num_pending + info.num_ack_pending;
     } catch {
