@@ -993,7 +993,11 @@ export class EventDispatcher {
   #ensureStarted(): void {
     if (this.#unsubscribe !== undefined) return;
     this.#unsubscribe = this.log.onAppended(() => this.kick());
-    this.#poll = setInterval(() => this.kick(), this.pollIntervalMs);
+    // The safety poll also steps consumers fed by another transport: their steps renew their lease
+    // and pick up operator actions (replay, redrive, skip) even when no delivery arrives.
+    this.#poll = setInterval(() => {
+      for (const runner of this.#runners.values()) runner.kick();
+    }, this.pollIntervalMs);
     this.#poll.unref();
   }
 

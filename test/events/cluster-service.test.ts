@@ -19,6 +19,7 @@ import { until } from './support/harness.ts';
 
 interface Applied {
   readonly node: string;
+  readonly generation: number;
   readonly id: string;
   readonly key: string;
   readonly seq: number;
@@ -71,8 +72,14 @@ async function startNode(
 ): Promise<RunningService> {
   const svc = await startService({ loaded: config, logger: silentLogger() });
   services.push(svc);
-  await svc.events.subscribe('orders-sync', (e: LoggedEvent) => {
-    applied.push({ node: name, id: e.id, key: `${e.entity.kind}/${e.entity.id}`, seq: e.entitySeq });
+  await svc.events.subscribe('orders-sync', (e: LoggedEvent, ctx) => {
+    applied.push({
+      node: name,
+      generation: ctx.generation,
+      id: e.id,
+      key: `${e.entity.kind}/${e.entity.id}`,
+      seq: e.entitySeq,
+    });
   });
   return svc;
 }
@@ -111,11 +118,22 @@ describe.skipIf(!pgAvailable || !natsAvailable)('crossdock start in cluster mode
       await a.events.dispatcher.idle();
       await b.events.dispatcher.idle();
       expectOnceInOrder(applied, appended, 12);
+      await expect(a.events.admin.replay('orders', { fromPosition: 0 })).rejects.toThrow(/not found/);
       expect(new Set(applied.map((x) => x.node))).toEqual(new Set(['a', 'b']));
 
       // The partitions are the consumers `orders-sync#<p>`, listed like any other consumer.
       const consumers = (await a.events.admin.consumers()).map((c) => c.name);
       for (let p = 0; p < 4; p++) expect(consumers).toContain(`orders-sync#${p}`);
+
+      // A replay by the subscriber's name replays every partition, each only its own entities.
+      const started = await a.events.admin.replay('orders-sync', { fromPosition: 0 });
+      expect(started.generation).toBe(1);
+      await until(() => applied.length >= 2 * appended, 30_000);
+      await a.events.dispatcher.idle();
+      await b.events.dispatcher.idle();
+      const replayed = applied.filter((x) => x.generation > 0);
+      expectOnceInOrder(replayed, appended, 12);
+      expect(applied).toHaveLength(2 * appended);
 
       const ready = await a.app.inject({ method: 'GET', url: '/ready' });
       expect(ready.statusCode).toBe(200);
