@@ -6,6 +6,7 @@ import { jetstreamManager } from '@nats-io/jetstream';
 import { connect, type NatsConnection } from '@nats-io/transport-node';
 import type { Logger, MetricsRegistry } from '../telemetry/index.ts';
 import type { ConsumerOptions, EventDispatcher, EventHandler } from './dispatcher.ts';
+import { EventsNatsUnavailableError } from './errors.ts';
 import { NatsRelay } from './nats-relay.ts';
 import { PartitionedNatsConsumer } from './nats-partition-consumer.ts';
 
@@ -70,6 +71,17 @@ export class EventCluster {
    * for: the client reconnects for ever), starts the relay and every registered subscriber.
    */
   async start(): Promise<void> {
+    try {
+      await this.#start();
+    } catch (error) {
+      await this.stop().catch(() => undefined);
+      // Credentials in a URL (`nats://user:pass@host`) stay out of the message.
+      const servers = this.#o.servers.replace(/\/\/[^@/]*@/g, '//');
+      throw new EventsNatsUnavailableError(servers, (error as Error).message, error);
+    }
+  }
+
+  async #start(): Promise<void> {
     const nc = await connect({
       servers: this.#o.servers.split(',').map((s) => s.trim()),
       name: `crossdock ${this.#dispatcher.owner}`,

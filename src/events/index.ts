@@ -60,6 +60,8 @@ export {
   InboundHookUnknownSystemDef,
   InboundHookNotCommittedError,
   InboundHookNotCommittedDef,
+  EventsNatsUnavailableError,
+  EventsNatsUnavailableDef,
 } from './errors.ts';
 export { registerEventsCommands, formatDeadLetter } from './cli.ts';
 export type { EventsCommandsContext } from './cli.ts';

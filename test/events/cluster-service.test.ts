@@ -174,6 +174,22 @@ describe.skipIf(!pgAvailable || !natsAvailable)('crossdock start in cluster mode
   }, 90_000);
 });
 
+describe.skipIf(!pgAvailable)('crossdock start in cluster mode without NATS', () => {
+  it('refuses to start with an error naming the unreachable NATS', async () => {
+    const db = await freshPgDatabase('cd_cluster_nonats');
+    try {
+      // Port 1 on loopback: nothing listens there, the connection is refused.
+      const config = clusterConfig(db.url, 'nats://127.0.0.1:1', 'CD_TEST_NONATS');
+      await expect(startService({ loaded: config, logger: silentLogger() })).rejects.toMatchObject({
+        code: 'EVENTS_NATS_UNAVAILABLE',
+        message: expect.stringContaining('nats://127.0.0.1:1') as unknown,
+      });
+    } finally {
+      await db.drop();
+    }
+  });
+});
+
 describe.skipIf(!pgAvailable || !natsServerInstalled)('NATS restarted during a run', () => {
   let nats: OwnNatsServer | undefined;
   afterAll(async () => {
