@@ -18,7 +18,7 @@ import {
   type DemoPipeline,
   type RunningJourneys,
 } from '../journeys/index.ts';
-import { EventService, eventsAdminRoutes, eventStreamRoutes } from '../events/index.ts';
+import { EventService, clusterOptionsOf, eventsAdminRoutes, eventStreamRoutes } from '../events/index.ts';
 import {
   WorkflowAdminService,
   WorkflowRuntime,
@@ -91,6 +91,8 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     stop: () => store.close(),
   };
   started.push(storeComponent);
+  // Cluster mode when `events.nats` is set (the config loader allows it only on PostgreSQL).
+  const cluster = clusterOptionsOf(config.events);
   const events = new EventService({
     store,
     logger: logger.child({ part: 'events' }),
@@ -98,7 +100,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     ...(config.store.dialect === 'postgres' && config.store.postgresUrl !== undefined
       ? { listenUrl: config.store.postgresUrl }
       : {}),
+    ...(cluster === undefined ? {} : { cluster }),
   });
+  const natsCluster = events.cluster;
   const workflows = new WorkflowRuntime({ store, logger: logger.child({ part: 'workflow' }) });
   registerWorkflowMetrics(workflows.events, metrics, workflows);
   const runsAdmin = new WorkflowAdminService({ store, runtime: workflows });
@@ -107,6 +111,7 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
       name: 'events',
       start: () => events.start(),
       stop: () => events.stop(),
+      ...(natsCluster === undefined ? {} : { readiness: { name: 'nats', check: () => natsCluster.check() } }),
       routes: [
         { plugin: eventsAdminRoutes, options: { admin: events.admin, webhooks: events.webhooks } },
         { plugin: eventStreamRoutes, options: { log: events.log } },

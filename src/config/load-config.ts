@@ -289,6 +289,19 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
       },
     ]);
   }
+  if (config.events.nats !== undefined && config.store.dialect !== 'postgres') {
+    // Cluster mode shares partitions and the relay's lease through the store: one SQLite file
+    // cannot be shared by several processes.
+    throw new ConfigInvalidError([
+      {
+        key: 'events.nats.url',
+        // A URL may carry credentials (`nats://user:pass@host`): never print them.
+        value: render(config.events.nats.url.replace(/\/\/[^@/]*@/g, `//${SECRET_PLACEHOLDER}@`)),
+        expected:
+          'store.dialect postgres with it: NATS means cluster mode, and SQLite serves one process only',
+      },
+    ]);
+  }
   const ids = config.tenants.map((t) => t.id);
   const dup = ids.find((id, i) => ids.indexOf(id) !== i);
   if (dup !== undefined) {

@@ -1,6 +1,7 @@
 // The one schema of Crossdock's configuration. The YAML file, the environment overrides and
 // docs/config.md (generated) all derive from it; a key is valid only if it is declared here.
 import { Type, type Static, type TSchema } from '@sinclair/typebox';
+import { EventsConfigFragment } from '../events/config.ts';
 import { JourneysConfigFragment } from '../journeys/config.ts';
 
 /** Marks a string as secret: never printed, never logged, scrubbed from every log line. */
@@ -149,6 +150,8 @@ export const ConfigSchema = Type.Object(
         description: 'Tenants served by this installation; one tenant `default` when none is given.',
       },
     ),
+    // Event log: cluster mode over NATS JetStream (src/events/config.ts).
+    ...EventsConfigFragment,
     // Connected systems, journeys, mappings and ownership (src/journeys/config.ts).
     ...JourneysConfigFragment,
   },

@@ -67,6 +67,12 @@ export interface ConsumerOptions {
    * every entity's history is then expected from sequence 1.
    */
   readonly source?: 'log' | 'external';
+  /**
+   * Awaited before a step commits what it applied; a rejection fails the whole step (nothing of it
+   * commits and its events are read again). Lets a handler start slow work per event (the relay's
+   * publishes) and confirm it all at once.
+   */
+  readonly beforeCommit?: () => Promise<void>;
 }
 
 export interface DispatcherOptions {
@@ -396,6 +402,7 @@ export class ConsumerRunner {
 
     const replayDone =
       replayActive && newReplayPosition !== null && newReplayPosition >= Number(row.replay_until);
+    await this.options.beforeCommit?.();
     await this.#commit(step, newPosition, replayActive ? newReplayPosition : null, replayDone);
     for (const o of this.#taken) o.done();
     this.#taken = [];
@@ -986,7 +993,11 @@ export class EventDispatcher {
   #ensureStarted(): void {
     if (this.#unsubscribe !== undefined) return;
     this.#unsubscribe = this.log.onAppended(() => this.kick());
-    this.#poll = setInterval(() => this.kick(), this.pollIntervalMs);
+    // The safety poll also steps consumers fed by another transport: their steps renew their lease
+    // and pick up operator actions (replay, redrive, skip) even when no delivery arrives.
+    this.#poll = setInterval(() => {
+      for (const runner of this.#runners.values()) runner.kick();
+    }, this.pollIntervalMs);
     this.#poll.unref();
   }
 

@@ -142,3 +142,21 @@ export class InboundHookNotCommittedError extends CrossdockError {
     super(InboundHookNotCommittedDef, `webhook from ${system} could not be committed`, { system }, { cause });
   }
 }
+
+export const EventsNatsUnavailableDef = defineError({
+  code: 'EVENTS_NATS_UNAVAILABLE',
+  status: 503,
+  retryable: true,
+  title: 'NATS is unreachable',
+  description:
+    'Cluster mode (`events.nats.url` set) could not reach NATS or JetStream when the service started. Check that the server runs with JetStream (`-js`), the URL and the credentials (`events.nats.token` or `user`/`password`). Once started, a process waits for NATS to come back instead (`/ready` reports it).',
+});
+export class EventsNatsUnavailableError extends CrossdockError {
+  constructor(
+    readonly servers: string,
+    reason: string,
+    cause?: unknown,
+  ) {
+    super(EventsNatsUnavailableDef, `NATS at ${servers} is unreachable: ${reason}`, { servers }, { cause });
+  }
+}

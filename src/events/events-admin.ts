@@ -164,10 +164,12 @@ export class EventsAdmin {
    * Re-delivers events to one consumer from a position or a time, optionally only some types or one
    * entity, under a new generation: deliveries carry the new generation in their idempotency key, so
    * they are not swallowed as duplicates, and the consumer's live position and other consumers are
-   * untouched. A replay started while another runs replaces it.
+   * untouched. A replay started while another runs replaces it. A cluster-mode subscriber's name
+   * (its partitions are the consumers `<name>#<p>`) replays every partition; the answer names the
+   * subscriber and the highest of the partitions' new generations.
    */
   async replay(name: string, request: ReplayRequest): Promise<ReplayStarted> {
-    await this.#consumer(name);
+    const targets = await this.#replayTargets(name);
     let from: number;
     if (request.fromPosition !== undefined) from = request.fromPosition;
     else if (request.fromTime !== undefined) {
@@ -183,7 +185,7 @@ export class EventsAdmin {
       request.types === undefined && request.entity === undefined
         ? null
         : JSON.stringify({ types: request.types, entity: request.entity });
-    const row = await this.#db()
+    const rows = await this.#db()
       .updateTable('ev_consumers')
       .set((eb) => ({
         generation: eb('generation', '+', 1),
@@ -193,11 +195,29 @@ export class EventsAdmin {
         replay_filter: filter,
         updated_at: Date.now(),
       }))
-      .where('name', '=', name)
+      .where('name', 'in', targets)
       .returning(['generation'])
-      .executeTakeFirstOrThrow();
-    this.wake(name);
-    return { consumer: name, generation: row.generation, from, until };
+      .execute();
+    for (const t of targets) this.wake(t);
+    return { consumer: name, generation: Math.max(...rows.map((r) => Number(r.generation))), from, until };
+  }
+
+  /** The consumer itself, or else the partitions `<name>#<p>` of a cluster-mode subscriber. */
+  async #replayTargets(name: string): Promise<string[]> {
+    const own = await this.#db()
+      .selectFrom('ev_consumers')
+      .select('name')
+      .where('name', '=', name)
+      .executeTakeFirst();
+    if (own !== undefined) return [name];
+    const prefix = `${name}#`;
+    const partitions = (
+      await this.#db().selectFrom('ev_consumers').select('name').where('kind', '=', 'external').execute()
+    )
+      .map((r) => r.name)
+      .filter((n) => n.startsWith(prefix) && /^\d+$/.test(n.slice(prefix.length)));
+    if (partitions.length === 0) throw new EventConsumerNotFoundError(name);
+    return partitions;
   }
 
   /** Forgets a consumer: its position, entity states, held events (open dead letters stay listed). */

@@ -60,6 +60,8 @@ export {
   InboundHookUnknownSystemDef,
   InboundHookNotCommittedError,
   InboundHookNotCommittedDef,
+  EventsNatsUnavailableError,
+  EventsNatsUnavailableDef,
 } from './errors.ts';
 export { registerEventsCommands, formatDeadLetter } from './cli.ts';
 export type { EventsCommandsContext } from './cli.ts';
@@ -69,3 +71,7 @@ export { NatsRelay, entityPartition, eventSubject, subjectToken } from './nats-r
 export type { NatsRelayOptions } from './nats-relay.ts';
 export { PartitionedNatsConsumer, fromCloudEvent } from './nats-partition-consumer.ts';
 export type { PartitionedConsumerOptions } from './nats-partition-consumer.ts';
+export { EventCluster } from './event-cluster.ts';
+export type { EventClusterOptions } from './event-cluster.ts';
+export { EventsConfigFragment, EventsConfigSchema, NatsConfigSchema, clusterOptionsOf } from './config.ts';
+export type { EventsConfig, NatsConfig } from './config.ts';

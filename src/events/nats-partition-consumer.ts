@@ -13,13 +13,15 @@ import {
   jetstream,
   jetstreamManager,
   type ConsumerMessages,
+  type JetStreamManager,
 } from '@nats-io/jetstream';
 import type { NatsConnection } from '@nats-io/transport-node';
 import { Counter, Gauge } from 'prom-client';
 import type { MetricsRegistry } from '../telemetry/index.ts';
-import type { ConsumerRunner, EventDispatcher, EventHandler } from './dispatcher.ts';
+import type { ConsumerOptions, ConsumerRunner, EventDispatcher, EventHandler } from './dispatcher.ts';
 import type { CloudEvent, LoggedEvent } from './envelope.ts';
 import { eventTypeFromCloudEvents } from './event-types.ts';
+import { entityPartition } from './nats-relay.ts';
 import type { EventsDb } from './tables.ts';
 
 export interface PartitionedConsumerOptions {
@@ -36,6 +38,12 @@ export interface PartitionedConsumerOptions {
   readonly rebalanceMs?: number;
   /** Failed attempts before a dead letter (default 5). */
   readonly maxAttempts?: number;
+  /**
+   * Options of each partition's consumer, as for an embedded consumer: `retry`, `filter`, `batchSize`.
+   * (No `start`: a partition consumer expects each entity's history from sequence 1, so it always
+   * reads the stream from its beginning.)
+   */
+  readonly consumerOptions?: Pick<ConsumerOptions, 'retry' | 'filter' | 'batchSize'>;
   /**
    * How long JetStream waits for an acknowledgement before redelivering, in ms (default 30000): after
    * a process dies, its unacknowledged messages reach the new owner after this delay.
@@ -68,6 +76,59 @@ export function fromCloudEvent(ce: CloudEvent): LoggedEvent | undefined {
   };
 }
 
+interface PartitionMetrics {
+  readonly redeliveries: Counter<'group' | 'partition'>;
+  /** Running groups of this process; the gauges read them at scrape time. */
+  readonly groups: Set<PartitionedNatsConsumer>;
+}
+
+/**
+ * The per-partition metrics of one registry, created once and shared by every group registered on
+ * it (a registry refuses a second metric of the same name).
+ */
+const metricsByRegistry = new WeakMap<MetricsRegistry, PartitionMetrics>();
+function partitionMetrics(registry: MetricsRegistry): PartitionMetrics {
+  const known = metricsByRegistry.get(registry);
+  if (known !== undefined) return known;
+  const registers = [registry];
+  const groups = new Set<PartitionedNatsConsumer>();
+  const redeliveries = new Counter({
+    name: 'crossdock_events_partition_redeliveries_total',
+    help: 'JetStream messages received again (not acknowledged in time, or after a handover), by partition.',
+    labelNames: ['group', 'partition'],
+    registers,
+  });
+  new Gauge({
+    name: 'crossdock_events_partition_owned',
+    help: 'Partitions this process owns (1), labelled with the owner identity.',
+    labelNames: ['group', 'partition', 'owner'],
+    registers,
+    collect() {
+      this.reset();
+      for (const g of groups)
+        for (const p of g.owned()) this.set({ group: g.group, partition: String(p), owner: g.owner }, 1);
+    },
+  });
+  new Gauge({
+    name: 'crossdock_events_partition_lag_messages',
+    help: 'Messages of an owned partition not yet acknowledged: waiting in JetStream or being applied.',
+    labelNames: ['group', 'partition'],
+    registers,
+    async collect() {
+      this.reset();
+      // Asked in parallel, each within 2 s; left out while NATS cannot be asked (down, restarting)
+      // rather than failing or stalling the scrape.
+      const asked = [...groups].flatMap((g) => g.owned().map(async (p) => ({ g, p, n: await g.lag(p) })));
+      for (const { g, p, n } of await Promise.all(asked)) {
+        if (n !== undefined) this.set({ group: g.group, partition: String(p) }, n);
+      }
+    },
+  });
+  const created = { redeliveries, groups };
+  metricsByRegistry.set(registry, created);
+  return created;
+}
+
 interface Owned {
   readonly runner: ConsumerRunner;
   readonly messages: ConsumerMessages;
@@ -80,46 +141,34 @@ export class PartitionedNatsConsumer {
   #timer: NodeJS.Timeout | undefined;
   #rebalancing: Promise<void> | undefined;
   #stopped = false;
-  readonly #redeliveries: Counter<'group' | 'partition'> | undefined;
+  readonly #metrics: PartitionMetrics | undefined;
+  #jsm: JetStreamManager | undefined;
 
   constructor(options: PartitionedConsumerOptions) {
     this.#o = options;
-    const registry = options.metrics;
-    if (registry === undefined) return;
-    const registers = [registry];
-    const group = options.group;
-    this.#redeliveries = new Counter({
-      name: 'crossdock_events_partition_redeliveries_total',
-      help: 'JetStream messages received again (not acknowledged in time, or after a handover), by partition.',
-      labelNames: ['group', 'partition'],
-      registers,
-    });
-    const owned = () => this.owned();
-    const owner = options.dispatcher.owner;
-    new Gauge({
-      name: 'crossdock_events_partition_owned',
-      help: 'Partitions this process owns (1), labelled with the owner identity.',
-      labelNames: ['group', 'partition', 'owner'],
-      registers,
-      collect() {
-        this.reset();
-        for (const p of owned()) this.set({ group, partition: String(p), owner }, 1);
-      },
-    });
-    const lag = async (p: number) => {
-      const jsm = await jetstreamManager(options.nats);
-      return (await jsm.consumers.info(options.stream, this.#durable(p))).num_pending;
-    };
-    new Gauge({
-      name: 'crossdock_events_partition_lag_messages',
-      help: 'Messages of an owned partition not yet delivered from JetStream.',
-      labelNames: ['group', 'partition'],
-      registers,
-      async collect() {
-        this.reset();
-        for (const p of owned()) this.set({ group, partition: String(p) }, await lag(p));
-      },
-    });
+    if (options.metrics !== undefined) {
+      this.#metrics = partitionMetrics(options.metrics);
+    }
+  }
+
+  /** Messages of partition `p` not yet acknowledged; undefined while NATS cannot be asked. */
+  async lag(p: number): Promise<number | undefined> {
+    try {
+      this.#jsm ??= await jetstreamManager(this.#o.nats, { timeout: 2000, checkAPI: false });
+      const jsm = this.#jsm;
+      const info = await jsm.consumers.info(this.#o.stream, this.#durable(p));
+      return info.num_pending + info.num_ack_pending;
+    } catch {
+      return undefined;
+    }
+  }
+
+  get group(): string {
+    return this.#o.group;
+  }
+
+  get owner(): string {
+    return this.#o.dispatcher.owner;
   }
 
   #durable(p: number): string {
@@ -141,6 +190,7 @@ export class PartitionedNatsConsumer {
 
   async start(): Promise<void> {
     this.#stopped = false;
+    this.#metrics?.groups.add(this);
     await this.rebalance();
     this.#timer = setInterval(
       () => void this.rebalance().catch(() => undefined),
@@ -219,18 +269,42 @@ export class PartitionedNatsConsumer {
     for (let p = 0; p < this.#o.partitions && this.#owned.size < share; p++) {
       if (this.#owned.has(p) || this.#stopped) continue;
       const holder = ownerOf.get(this.#name(p));
-      if (holder === undefined || holder === null) await this.#claim(p);
+      // A lease still held under our own name but not in use (a claim that failed half-way) is ours
+      // to take again.
+      if (holder === undefined || holder === null || holder === d.owner) await this.#claim(p);
     }
   }
 
   async #claim(p: number): Promise<void> {
     const d = this.#o.dispatcher;
     const name = this.#name(p);
+    const extra = this.#o.consumerOptions ?? {};
+    const userFilter = extra.filter;
+    const partitions = this.#o.partitions;
     const runner = await d.subscribe(name, this.#o.handler, {
+      ...(extra.retry === undefined ? {} : { retry: extra.retry }),
+      ...(extra.batchSize === undefined ? {} : { batchSize: extra.batchSize }),
       source: 'external',
       kind: 'partition',
+      // A replay of this partition's consumer reads the log, which holds every partition's events:
+      // only this partition's entities are its to apply.
+      filter: (e) =>
+        entityPartition(e.tenantId, e.entity.kind, e.entity.id, partitions) === p &&
+        (userFilter === undefined || userFilter(e)),
       ...(this.#o.maxAttempts === undefined ? {} : { maxAttempts: this.#o.maxAttempts }),
     });
+    try {
+      await this.#attach(p, runner);
+    } catch (error) {
+      // NATS unreachable, or the lease went elsewhere: give the partition back for the next round.
+      if (this.#owned.get(p)?.runner !== runner) await d.unsubscribe(name);
+      throw error;
+    }
+  }
+
+  async #attach(p: number, runner: ConsumerRunner): Promise<void> {
+    const d = this.#o.dispatcher;
+    const name = this.#name(p);
     // The lease is taken by the consumer's first step; only read NATS once it is ours.
     await runner.idle();
     const row = await d.store
@@ -260,21 +334,33 @@ export class PartitionedNatsConsumer {
     const messages = await consumer.consume({ max_messages: 256 });
     const done = (async () => {
       for await (const m of messages) {
-        if (m.redelivered) this.#redeliveries?.inc({ group: this.#o.group, partition: String(p) });
-        const event = fromCloudEvent(m.json<CloudEvent>());
+        if (m.redelivered) this.#metrics?.redeliveries.inc({ group: this.#o.group, partition: String(p) });
+        let event: LoggedEvent | undefined;
+        try {
+          event = fromCloudEvent(m.json<CloudEvent>());
+        } catch {
+          event = undefined;
+        }
         if (event === undefined) {
           m.term();
           continue;
         }
-        try {
-          await runner.offer([event]);
-          m.ack();
-        } catch {
-          m.nak(1000);
-        }
+        // Not awaited: offers queue in arrival order and the consumer's next step takes all that
+        // are queued, so one commit covers many messages. JetStream's ack-pending limit bounds how
+        // many are in flight. A refused offer (step failed, partition closing) is redelivered.
+        runner.offer([event]).then(
+          () => m.ack(),
+          () => m.nak(1000),
+        );
       }
-    })();
+    })().finally(() => {
+      // The message iterator ended without a release (the JetStream consumer went away, or the
+      // client gave up on it): give the partition back so the next rebalance claims it afresh.
+      if (this.#owned.get(p)?.messages === messages) void this.#release(p).catch(() => undefined);
+    });
     this.#owned.set(p, { runner, messages, done });
+    // Shown as 0 from the start, so a dashboard tells "no redeliveries" from "no data".
+    this.#metrics?.redeliveries.inc({ group: this.#o.group, partition: String(p) }, 0);
   }
 
   async #release(p: number): Promise<void> {
@@ -288,6 +374,7 @@ export class PartitionedNatsConsumer {
 
   async stop(): Promise<void> {
     this.#stopped = true;
+    this.#metrics?.groups.delete(this);
     if (this.#timer !== undefined) clearInterval(this.#timer);
     this.#timer = undefined;
     await this.#rebalancing;

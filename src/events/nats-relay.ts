@@ -6,9 +6,14 @@
 // stream holds, every publish also expects the stream's last message id to be the previous event's,
 // so a paused relay that lost its lease cannot publish after its successor took over: the stream
 // has moved on and refuses it.
+// Publishes are pipelined: a step sends its events without waiting for each acknowledgement (one
+// connection keeps them in order) and waits for all of them before it commits its position. They
+// are plain publishes with a reply subject on one subscription of the relay's, not `js.publish`:
+// a JetStream request per event (a timer and two error objects for stack context each) cost more
+// CPU than the rest of the relay together.
 // Subjects: `<prefix>.<tenant>.<partition>.<noun>.<verb>`, partition = hash of the entity key.
-import type { NatsConnection } from '@nats-io/transport-node';
-import { jetstream, jetstreamManager, type JetStreamClient, type JetStreamManager } from '@nats-io/jetstream';
+import { createInbox, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
+import { jetstreamManager, type JetStreamManager } from '@nats-io/jetstream';
 import type { ConsumerRunner, EventDispatcher } from './dispatcher.ts';
 import { toCloudEvent, type LoggedEvent } from './envelope.ts';
 import type { EventsDb } from './tables.ts';
@@ -50,19 +55,32 @@ export function eventSubject(prefix: string, event: LoggedEvent, partitions: num
   return `${prefix}.${subjectToken(event.tenantId)}.${partition}.${event.type.replace(':', '.')}`;
 }
 
+/** Publishes a relay keeps in flight before it waits for their acknowledgements. */
+const MAX_IN_FLIGHT = 1000;
+/** How long a step waits for JetStream's acknowledgements before it gives up, in ms. */
+const CONFIRM_TIMEOUT_MS = 5000;
+
 export class NatsRelay {
   readonly stream: string;
   readonly subjectPrefix: string;
   readonly partitions: number;
   readonly consumerName: string;
   readonly #options: NatsRelayOptions;
-  #js: JetStreamClient | undefined;
   #jsm: JetStreamManager | undefined;
   /** Id of the last message this relay knows the stream holds; undefined until read at start. */
   #lastMsgId: string | undefined;
   /** Id the stream held when this relay started: republishing up to it relies on deduplication. */
   #catchUpTo: string | undefined;
   #runner: ConsumerRunner | undefined;
+  /** Publishes sent in the current step, not yet confirmed. */
+  #pending: Promise<unknown>[] = [];
+  /** Acknowledgements awaited, by the reply token of their publish. */
+  readonly #acks = new Map<string, { resolve: () => void; reject: (error: Error) => void }>();
+  #inbox = '';
+  #ackSub: Subscription | undefined;
+  #token = 0;
+  /** A confirmation failed: where the stream stands is unknown until its tail is read again. */
+  #unsure = false;
 
   constructor(options: NatsRelayOptions) {
     this.#options = options;
@@ -76,7 +94,6 @@ export class NatsRelay {
   async start(): Promise<void> {
     const jsm = await jetstreamManager(this.#options.nats);
     this.#jsm = jsm;
-    this.#js = jetstream(this.#options.nats);
     try {
       await jsm.streams.info(this.stream);
     } catch {
@@ -103,8 +120,9 @@ export class NatsRelay {
     }
     this.#runner = await this.#options.dispatcher.subscribe(
       this.consumerName,
-      (e, ctx) => this.publish(e, ctx.generation),
+      (e, ctx) => this.#send(e, ctx.generation),
       {
+        beforeCommit: () => this.#confirm(),
         kind: 'relay',
         failureMode: 'halt',
         pauseAfterFailures: Number.MAX_SAFE_INTEGER,
@@ -135,30 +153,93 @@ export class NatsRelay {
    * fence against a relay that lost its lease.
    */
   async publish(event: LoggedEvent, generation = 0): Promise<void> {
-    const js = this.#js!;
+    await this.#send(event, generation);
+    await this.#confirm();
+  }
+
+  /**
+   * Sends one event without waiting for its acknowledgement. The expectation is the id of the event
+   * sent just before, so if one publish is refused every later one in flight is refused too: the
+   * stream never holds a later event without the earlier ones.
+   */
+  async #send(event: LoggedEvent, generation: number): Promise<void> {
+    this.#ackSub ??= this.#subscribeAcks();
+    if (this.#unsure) {
+      // Throws while NATS is away: the consumer retries this event with backoff.
+      await this.#readStreamTail();
+      this.#unsure = false;
+    }
     const msgID = generation === 0 ? event.id : `${event.id}.${generation}`;
     const fenced = this.#catchUpTo === undefined && this.#lastMsgId !== undefined;
-    try {
-      await js.publish(
-        eventSubject(this.subjectPrefix, event, this.partitions),
-        JSON.stringify(toCloudEvent(event)),
-        {
-          msgID,
-          ...(fenced ? { expect: { lastMsgID: this.#lastMsgId! } } : {}),
-        },
-      );
-    } catch (error) {
-      // Someone else published since (a successor relay, or a republish after our own crash):
-      // learn where the stream is and let the consumer retry this event.
-      await this.#readStreamTail();
-      throw error;
-    }
+    const h = headers();
+    h.set('Nats-Msg-Id', msgID);
+    if (fenced) h.set('Nats-Expected-Last-Msg-Id', this.#lastMsgId!);
+    const token = String(++this.#token);
+    const acked = new Promise<void>((resolve, reject) => this.#acks.set(token, { resolve, reject }));
+    // Settled in #confirm; keep an unobserved rejection from being reported in between.
+    acked.catch(() => undefined);
+    this.#options.nats.publish(
+      eventSubject(this.subjectPrefix, event, this.partitions),
+      JSON.stringify(toCloudEvent(event)),
+      { reply: `${this.#inbox}.${token}`, headers: h },
+    );
+    this.#pending.push(acked);
     if (this.#catchUpTo === msgID) this.#catchUpTo = undefined;
     this.#lastMsgId = msgID;
+    // Bound what is in flight (memory, and what a failure sends again).
+    if (this.#pending.length >= MAX_IN_FLIGHT) await this.#confirm();
+  }
+
+  /** One subscription receives every acknowledgement; the reply subject's last token names the publish. */
+  #subscribeAcks(): Subscription {
+    this.#inbox = createInbox();
+    return this.#options.nats.subscribe(`${this.#inbox}.*`, {
+      callback: (_error, msg) => {
+        const token = msg.subject.slice(this.#inbox.length + 1);
+        const waiting = this.#acks.get(token);
+        if (waiting === undefined) return;
+        this.#acks.delete(token);
+        let ack: { error?: { description?: string } } | undefined;
+        try {
+          ack = msg.json<{ error?: { description?: string } }>();
+        } catch {
+          ack = undefined; // an empty status reply: no stream listens on the subject (503)
+        }
+        if (ack !== undefined && ack.error === undefined) waiting.resolve();
+        else
+          waiting.reject(
+            new Error(`JetStream refused the publish: ${ack?.error?.description ?? 'no responders'}`),
+          );
+      },
+    });
+  }
+
+  /** Waits for every publish in flight; throws (after relearning the stream's tail) if one failed. */
+  async #confirm(): Promise<void> {
+    const pending = this.#pending;
+    this.#pending = [];
+    if (pending.length === 0) return;
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'timeout'>((r) => {
+      timer = setTimeout(() => r('timeout'), CONFIRM_TIMEOUT_MS);
+    });
+    const settled = Promise.allSettled(pending);
+    const results = await Promise.race([settled, timeout]);
+    clearTimeout(timer);
+    if (results !== 'timeout' && results.every((r) => r.status === 'fulfilled')) return;
+    // Someone else published since (a successor relay, or a republish after our own crash), or NATS
+    // is away: the step does not commit, and before the next send the relay learns where the stream
+    // is. Late acknowledgements of this round are ignored.
+    this.#acks.clear();
+    this.#unsure = true;
+    if (results === 'timeout') throw new Error("JetStream did not acknowledge the relay's publishes in time");
+    throw (results.find((r) => r.status === 'rejected') as PromiseRejectedResult).reason;
   }
 
   async stop(): Promise<void> {
     if (this.#runner !== undefined) await this.#options.dispatcher.unsubscribe(this.consumerName);
     this.#runner = undefined;
+    this.#ackSub?.unsubscribe();
+    this.#ackSub = undefined;
   }
 }

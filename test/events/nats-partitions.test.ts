@@ -104,6 +104,14 @@ describe.skipIf(!natsAvailable || pgCase === undefined)(
       await until(() => applied.length === 60);
       check(60, 12);
       expect(new Set(applied.map((x) => x.node))).toEqual(new Set(['node-a', 'node-b']));
+      // Acknowledgements reach JetStream just after the outcome commits: lag drops to 0 then.
+      const lagZero = (text: string) =>
+        b.consumer
+          .owned()
+          .every((p) =>
+            text.includes(`crossdock_events_partition_lag_messages{group="sync",partition="${p}"} 0`),
+          );
+      await until(async () => lagZero(await metricsText(b.metrics)));
       const exposition = await metricsText(b.metrics);
       for (const p of b.consumer.owned()) {
         expect(exposition).toContain(
@@ -123,6 +131,50 @@ describe.skipIf(!natsAvailable || pgCase === undefined)(
       check(120, 12);
       await b.consumer.stop();
       await b.dispatcher.stop();
+    });
+
+    it('counts redeliveries per partition and applies a redelivered message once', async () => {
+      const metrics = createMetricsRegistry({ defaultMetrics: false });
+      const dispatcher = new EventDispatcher({ log, owner: 'node-slow', pollIntervalMs: 200, leaseMs: 1500 });
+      const seen: string[] = [];
+      let release!: () => void;
+      const gate = new Promise<void>((r) => (release = r));
+      const consumer = new PartitionedNatsConsumer({
+        dispatcher,
+        nats: nc,
+        group: 'slow',
+        stream,
+        subjectPrefix: prefix,
+        partitions,
+        rebalanceMs: 100,
+        ackWaitMs: 1000,
+        metrics,
+        // The first event holds its partition's step past the ack wait, so JetStream redelivers
+        // that partition's unacknowledged messages while the first copies are still queued.
+        handler: async (e: LoggedEvent) => {
+          seen.push(e.id);
+          if (seen.length === 1) await gate;
+        },
+      });
+      await consumer.start();
+      const total = (await log.read(0, 10_000)).length;
+      const redelivered = async () =>
+        [
+          ...(await metrics.metrics()).matchAll(
+            /crossdock_events_partition_redeliveries_total\{[^}]*\} (\d+)/g,
+          ),
+        ]
+          .map((m) => Number(m[1]))
+          .reduce((a, b) => a + b, 0);
+      await until(async () => (await redelivered()) > 0, 15_000);
+      release();
+      await until(() => seen.length >= total, 15_000);
+      await dispatcher.idle();
+      expect(seen).toHaveLength(total);
+      expect(new Set(seen).size).toBe(total);
+      expect(await redelivered()).toBeGreaterThan(0);
+      await consumer.stop();
+      await dispatcher.stop();
     });
   },
 );
