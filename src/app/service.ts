@@ -15,6 +15,7 @@ import type { Store } from '../store/index.ts';
 import {
   startDemoPipeline,
   startJourneys,
+  systemBudgetSettings,
   type DemoPipeline,
   type RunningJourneys,
 } from '../journeys/index.ts';
@@ -144,6 +145,9 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
         defaultTenant: config.tenants[0]?.id ?? 'default',
         logger: logger.child({ part: 'journeys' }),
         metrics,
+        // One budget per system, in the store: connectors, queues and workflow steps calling the
+        // same system, in this process and in others on the store (a backfill too), share it.
+        rateBudget: (name, system) => workflows.budgets.forSystem(name, systemBudgetSettings(system)),
       });
       started.push({ name: 'journeys', stop: () => journeys.stop(), routes: journeys.routes });
     }

@@ -10,12 +10,13 @@ import { InvalidArgumentError, type Command } from 'commander';
 import pino from 'pino';
 import { migrateStore, openConfiguredStore } from '../app/store-setup.ts';
 import { loadConfig } from '../config/index.ts';
-import { TokenBucketRateBudget } from '../connectors/index.ts';
+import { TokenBucketRateBudget, type Priority, type RateBudget } from '../connectors/index.ts';
+import { RateBudgets } from '../workflow/index.ts';
 import {
   buildOrderVisibility,
-  DEFAULT_RATE_PER_SECOND,
   ERP_PROFILES,
   HELPDESK_PROFILES,
+  systemBudgetSettings,
 } from '../journeys/index.ts';
 import { JourneyConfigInvalidError } from '../journeys/errors.ts';
 import { createLogger } from '../telemetry/index.ts';
@@ -93,6 +94,7 @@ export function registerSyncCommands(program: Command, ctx: SyncCommandContext =
         });
         const { config } = loaded;
         const store = await openConfiguredStore(config, { logger });
+        const budgets = new RateBudgets({ store, logger });
         try {
           await migrateStore(store);
           const setup = buildOrderVisibility({
@@ -100,15 +102,18 @@ export function registerSyncCommands(program: Command, ctx: SyncCommandContext =
             store,
             defaultTenant: config.tenants[0]?.id ?? 'default',
             logger,
-            // The live service keeps the rest of the system's budget; the backfill also asks at `low`.
-            rateBudget: (name, system) =>
-              name === opts.system
-                ? new TokenBucketRateBudget({
-                    ratePerSecond:
-                      opts.share * (system.ratePerSecond ?? DEFAULT_RATE_PER_SECOND[system.connector]),
-                    maxInFlight: 1,
-                  })
-                : undefined,
+            // The system's budget in the store, shared with the running service, so together they
+            // keep its rate; within it the backfill takes at most its share, one request at a time.
+            rateBudget: (name, system) => {
+              const settings = systemBudgetSettings(system);
+              const shared = budgets.forSystem(name, settings);
+              if (name !== opts.system) return shared;
+              const share = new TokenBucketRateBudget({
+                ratePerSecond: opts.share * settings.ratePerSecond,
+                maxInFlight: 1,
+              });
+              return both(share, shared);
+            },
           });
           if (setup === undefined || !(opts.system in setup.connectors)) {
             const journeySystems = setup === undefined ? [] : Object.keys(setup.connectors);
@@ -134,6 +139,29 @@ export function registerSyncCommands(program: Command, ctx: SyncCommandContext =
       },
     );
   return sync;
+}
+
+/** A budget that grants a call only when both `first` and `second` do (first asked first). */
+function both(first: RateBudget, second: RateBudget): RateBudget {
+  return {
+    async acquire(priority?: Priority, signal?: AbortSignal) {
+      const a = await first.acquire(priority, signal);
+      try {
+        const b = await second.acquire(priority, signal);
+        return () => {
+          b();
+          a();
+        };
+      } catch (error) {
+        a();
+        throw error;
+      }
+    },
+    backOff(ms: number) {
+      first.backOff(ms);
+      second.backOff(ms);
+    },
+  };
 }
 
 async function backfill(

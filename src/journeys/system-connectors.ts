@@ -62,6 +62,31 @@ export const DEFAULT_RATE_PER_SECOND: Readonly<Record<ConnectorType, number>> = 
   'request-tracker': 8,
 };
 
+/** Requests in flight at once each connector type allows when `maxInFlight` is not configured. */
+export const DEFAULT_MAX_IN_FLIGHT: Readonly<Record<ConnectorType, number>> = {
+  'sandbox-erp': 8,
+  'sandbox-helpdesk': 4,
+  tryton: 4,
+  'request-tracker': 2,
+};
+
+/**
+ * The rate budget settings of a configured system: its rate (bursting up to one second's worth) and
+ * its in-flight cap, with each connector's defaults.
+ */
+export function systemBudgetSettings(system: SystemConfig): {
+  readonly ratePerSecond: number;
+  readonly burst: number;
+  readonly maxInFlight: number;
+} {
+  const ratePerSecond = system.ratePerSecond ?? DEFAULT_RATE_PER_SECOND[system.connector];
+  return {
+    ratePerSecond,
+    burst: Math.max(1, Math.ceil(ratePerSecond)),
+    maxInFlight: system.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT[system.connector],
+  };
+}
+
 /** Problems with `systems.<name>`'s keys for its connector type, each naming the key (empty: fine). */
 export function systemConfigIssues(name: string, system: SystemConfig): string[] {
   const keys = KEYS[system.connector];
