@@ -102,6 +102,8 @@ export function registerSyncCommands(program: Command, ctx: SyncCommandContext =
             store,
             defaultTenant: config.tenants[0]?.id ?? 'default',
             logger,
+            // The running service writes what the captured records call for, never this process.
+            captureOnly: true,
             // The system's budget in the store, shared with the running service, so together they
             // keep its rate; within it the backfill takes at most its share, one request at a time.
             rateBudget: (name, system) => {

@@ -30,6 +30,8 @@ export interface StartJourneysOptions {
   readonly defaultTenant?: string;
   readonly logger: Logger;
   readonly metrics?: MetricsRegistry;
+  /** Capture only, write nothing (see `OrderVisibilityOptions.captureOnly`; default false). */
+  readonly captureOnly?: boolean;
   /** The shared rate budget of a system, by name (default: each connector's own, in-process). */
   readonly rateBudget?: (system: string, config: SystemConfig) => RateBudget | undefined;
 }
@@ -142,6 +144,7 @@ export function buildOrderVisibility(options: StartJourneysOptions): OrderVisibi
       helpdesk: HELPDESK_PROFILES[helpdeskConfig.connector as HelpdeskConnectorType],
     },
     ...(ov.orderNumberPattern === undefined ? {} : { orderNumberPattern: ov.orderNumberPattern }),
+    ...(options.captureOnly === true ? { captureOnly: true } : {}),
     ownership: new FieldOwnership({
       systems: { [ov.erp]: 'erp', [ov.helpdesk]: 'helpdesk' },
       ...(config.ownership === undefined ? {} : { config: config.ownership }),

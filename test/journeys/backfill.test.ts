@@ -8,6 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { openStore } from '../../src/store/index.ts';
 import { startSandbox, type Sandbox } from '../../src/sandbox/index.ts';
 import type { SyncDb } from '../../src/sync/tables.ts';
+import type { JourneysDb } from '../../src/journeys/order-visibility/index.ts';
 import { silentLogger } from '../../src/telemetry/index.ts';
 import { runCli } from '../support/cli.ts';
 
@@ -138,6 +139,59 @@ describe('crossdock sync backfill', () => {
   it('reads nothing older than --since', async () => {
     const { result } = await backfill('--since', new Date(Date.now() + 3_600_000).toISOString());
     expect(result.records).toBe(0);
+  });
+
+  it('leaves the case writes to the running service: a backfilled case is linked in the store, not written', async () => {
+    const hd = (p: string, init: RequestInit = {}) =>
+      fetch(`${sandbox.urls.helpdesk}/api/v2${p}`, {
+        ...init,
+        headers: {
+          [sandbox.auth.helpdesk.header]: sandbox.auth.helpdesk.value,
+          'content-type': 'application/json',
+        },
+      });
+    const created = (await (
+      await hd('/cases', {
+        method: 'POST',
+        body: JSON.stringify({
+          subject: `Where is ${orders[0]}?`,
+          description: 'Hello',
+          requester: { name: 'Ann', email: 'ap@bluefin.example' },
+        }),
+      })
+    ).json()) as { id: number };
+    const r = await runCli(['sync', 'backfill', '--system', 'helpdesk', '--config', configFile, '--json']);
+    expect(r.code, r.stderr).toBe(0);
+    expect((JSON.parse(r.stdout) as Result).applied).toBeGreaterThanOrEqual(1);
+    // Give a stray write from the finished process time to land, then look at the case.
+    await new Promise((res) => setTimeout(res, 500));
+    const kase = (await (await hd(`/cases/${created.id}`)).json()) as {
+      custom_fields?: Record<string, unknown>;
+    };
+    expect(kase.custom_fields?.erp_order ?? null).toBeNull();
+    const comments = (await (await hd(`/cases/${created.id}/comments`)).json()) as { data?: unknown[] };
+    expect(comments.data ?? []).toHaveLength(0);
+    const store = await openStore(
+      { dialect: 'sqlite', sqlite: { path: path.join(dir, 'crossdock.db') } },
+      { logger: silentLogger() },
+    );
+    try {
+      const links = await store
+        .db<JourneysDb & SyncDb>()
+        .selectFrom('jrn_case_links')
+        .select(['case_id', 'order_number'])
+        .execute();
+      expect(links).toEqual([{ case_id: String(created.id), order_number: orders[0] }]);
+      const pending = await store
+        .db<SyncDb>()
+        .selectFrom('sync_desired')
+        .select(['version', 'applied_version'])
+        .where('system', '=', 'helpdesk')
+        .execute();
+      expect(pending.map((p) => Number(p.applied_version) < Number(p.version))).toEqual([true]);
+    } finally {
+      await store.close();
+    }
   });
 
   it('names the option when --since is not a date, and the system when it is unknown', async () => {

@@ -66,6 +66,12 @@ export interface OrderVisibilityOptions {
    * (default: the sandbox ERP and helpdesk).
    */
   readonly profiles?: { readonly erp: ErpProfile; readonly helpdesk: HelpdeskProfile };
+  /**
+   * Capture and record what each case needs, but write nothing (default false). A backfill process
+   * runs so, beside the service, whose sweep makes the writes: two processes writing the same cases
+   * would each take the other's unfinished attempt for a dead one's.
+   */
+  readonly captureOnly?: boolean;
   /** Regular expression finding ERP order numbers in case text (default `\bSO-\d{6}\b`). */
   readonly orderNumberPattern?: string;
   /** Field ownership applied at capture; without it every changed field propagates. */
@@ -552,6 +558,7 @@ export class OrderVisibilityJourney {
   // Propagation side: one worker per case at a time, at most `concurrency` cases at once.
 
   #kickLater(caseId: string): void {
+    if (this.#o.captureOnly === true) return;
     if (this.#coalesceMs <= 0) return this.#kick(caseId);
     if (this.#stopped || this.#debounce.has(caseId)) return;
     const timer = setTimeout(() => {
@@ -567,7 +574,7 @@ export class OrderVisibilityJourney {
   }
 
   #pump(): void {
-    if (this.#stopped) return;
+    if (this.#stopped || this.#o.captureOnly === true) return;
     for (const caseId of this.#queue) {
       if (this.#inFlight.size >= this.#concurrency) return;
       if (this.#inFlight.has(caseId)) continue;
