@@ -27,7 +27,8 @@ import {
   workflowAdminRoutes,
 } from '../workflow/index.ts';
 import { ensureAdminKey } from './admin-key.ts';
-import { migrateStore, openConfiguredStore, storeReadiness } from './store-setup.ts';
+import { migrateStore, openConfiguredStore, sqlitePathOf, storeReadiness } from './store-setup.ts';
+import { acquireProcessLock } from './process-lock.ts';
 import { VERSION } from './version.ts';
 
 /** Something with a lifetime inside the service: started in order, stopped in reverse. */
@@ -85,11 +86,22 @@ export async function startService(options: ServiceOptions): Promise<RunningServ
     started.length = 0;
   };
 
-  const store = await openConfiguredStore(config, { logger, metrics });
+  // The embedded mode is one process per database file (see process-lock.ts).
+  const lock = config.store.dialect === 'sqlite' ? acquireProcessLock(sqlitePathOf(config)) : undefined;
+  let store: Store;
+  try {
+    store = await openConfiguredStore(config, { logger, metrics });
+  } catch (error) {
+    lock?.release();
+    throw error;
+  }
   const storeComponent: Component = {
     name: 'store',
     readiness: storeReadiness(store),
-    stop: () => store.close(),
+    stop: async () => {
+      await store.close();
+      lock?.release();
+    },
   };
   started.push(storeComponent);
   // Cluster mode when `events.nats` is set (the config loader allows it only on PostgreSQL).

@@ -160,7 +160,7 @@ export const MappingsConfigSchema = Type.Object(
                   CASE_FIELD_KEYS.map((k) => [
                     k,
                     Type.Union([Type.String({ minLength: 1 }), Type.Null()], {
-                      description: `Helpdesk custom field that receives \`${k}\` (default \`${k}\`; null: not written).`,
+                      description: `Helpdesk custom field that receives \`${k}\` (default: the helpdesk's, \`${k}\` on the sandbox helpdesk, see docs/journeys.md for Request Tracker; null: not written).`,
                     }),
                   ]),
                 ),

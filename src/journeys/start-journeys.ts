@@ -94,11 +94,31 @@ export function journeysConfigIssues(config: JourneysConfig): string[] {
   }
   if (ov.orderNumberPattern !== undefined) {
     try {
-      new RegExp(ov.orderNumberPattern);
+      if (new RegExp(ov.orderNumberPattern).test('')) {
+        issues.push(
+          'journeys.orderVisibility.orderNumberPattern: matches an empty text, so it names no order',
+        );
+      }
     } catch (error) {
       issues.push(
         `journeys.orderVisibility.orderNumberPattern: not a regular expression (${(error as Error).message})`,
       );
+    }
+  }
+  // Request Tracker refuses custom fields it was not told about: every mapped field must be listed.
+  const helpdesk = config.systems?.[ov.helpdesk];
+  if (helpdesk?.connector === 'request-tracker') {
+    const allowed = helpdesk.customFields ?? ['ERP Order', 'ERP Customer'];
+    const mapped = { ...HELPDESK_PROFILES['request-tracker'].defaultCaseFields };
+    for (const [key, field] of Object.entries(config.mappings?.orderVisibility?.caseFields ?? {})) {
+      if (field !== undefined) mapped[key as keyof typeof mapped] = field;
+    }
+    for (const [key, field] of Object.entries(mapped)) {
+      if (field !== null && !allowed.includes(field)) {
+        issues.push(
+          `mappings.orderVisibility.caseFields.${key}: ${field} is not in systems.${ov.helpdesk}.customFields (${allowed.join(', ')})`,
+        );
+      }
     }
   }
   return issues;

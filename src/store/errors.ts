@@ -180,3 +180,20 @@ export function isUniqueViolation(error: unknown): boolean {
   const code = (error as { code?: unknown }).code;
   return code === '23505' || code === 'SQLITE_CONSTRAINT_UNIQUE' || code === 'SQLITE_CONSTRAINT_PRIMARYKEY';
 }
+
+export const StoreLockedDef = defineError({
+  code: 'STORE_LOCKED',
+  status: 503,
+  retryable: false,
+  title: 'Another Crossdock process runs on this embedded store',
+  description:
+    'The embedded mode (SQLite) is one process: `crossdock start` holds `<database>.lock` with its process id while it runs, and a second one on the same database file is refused, because each would take the other’s unfinished writes to other systems for a dead process’s and could repeat them. Stop the other process (its id is in the message), wait for it to finish shutting down, or give this one another `dataDir`. A lock left by a process that is gone is taken over. Several processes need PostgreSQL (`store.dialect: postgres`).',
+});
+export class StoreLockedError extends CrossdockError {
+  constructor(
+    readonly lockFile: string,
+    readonly pid: number,
+  ) {
+    super(StoreLockedDef, `the embedded store is in use by process ${pid} (${lockFile})`, { lockFile, pid });
+  }
+}

@@ -31,6 +31,8 @@ export {
   StoreTxMisuseError,
   StoreTxMisuseDef,
   StoreIoInTransactionError,
+  StoreLockedError,
+  StoreLockedDef,
   StoreIoInTransactionDef,
   StoreCommitFailedError,
   StoreCommitFailedDef,

@@ -160,6 +160,28 @@ describe('crossdock start', () => {
     }
   });
 
+  it('refuses a second process on the same embedded store, naming the first, and takes over a dead one’s lock', async () => {
+    const dir = tempDir();
+    const env = { CROSSDOCK_DATA_DIR: join(dir, 'data') };
+    const { mkdirSync, writeFileSync, existsSync } = await import('node:fs');
+    mkdirSync(join(dir, 'data'), { recursive: true });
+    // A lock left by a process that is gone (no such pid) is taken over.
+    writeFileSync(join(dir, 'data', 'crossdock.db.lock'), '999999999\n');
+    const first = startCli(['start', '--port', '0'], { env });
+    try {
+      await first.waitFor(/crossdock started/);
+      const second = await runCli(['start', '--port', '0'], { env });
+      expect(second.code).toBe(1);
+      expect(second.stderr).toContain(`in use by process ${first.child.pid}`);
+      expect(second.stderr).toContain('STORE_LOCKED');
+      first.child.kill('SIGTERM');
+      expect(await first.exited).toBe(0);
+      expect(existsSync(join(dir, 'data', 'crossdock.db.lock'))).toBe(false);
+    } finally {
+      first.child.kill('SIGKILL');
+    }
+  });
+
   it('creates a bootstrap admin key file when no keys are configured, without logging it', async () => {
     const dir = tempDir();
     const proc = startCli(['start', '--port', '0'], { env: { CROSSDOCK_DATA_DIR: join(dir, 'data') } });

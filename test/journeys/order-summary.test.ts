@@ -28,6 +28,12 @@ describe('order summary', () => {
     expect(orderSummary(parts({ shipments: [{ number: 'SH-1', status: 'SHIPPED' }] }))).toBeUndefined();
   });
 
+  it('says nothing is shipped while the order itself is not captured, whatever its shipments say', () => {
+    // A shipment's webhook can arrive before its order's; "shipped" would be posted for good.
+    const early = parts({ shipments: [{ number: 'SH-1', status: 'SHIPPED', qty: 1 }] });
+    expect(keys(early)).not.toContain('shipped');
+  });
+
   it('follows credit holds: ok, on_hold while one is active, released after', () => {
     expect(orderSummary(parts({ order: order('30', 'RELEASED') }))?.credit_state).toBe('ok');
     const held = parts({

@@ -102,9 +102,9 @@ describe('Tryton profile', () => {
   });
 
   it('summarises an order without line quantities from its shipments and issued invoices', () => {
-    const parts = (shipment: string, invoice: string): OrderParts => ({
+    const parts = (shipment: string, invoice: string, shipped = false): OrderParts => ({
       orderNumber: 'SO-000001',
-      order: { number: 'SO-000001', statusCode: null, status: 'confirmed', confirmed: true, shipped: false },
+      order: { number: 'SO-000001', statusCode: null, status: 'confirmed', confirmed: true, shipped },
       credits: [],
       shipments: [{ number: 'SH-000001', status: shipment }],
       invoices: [{ number: 'INV-1', status: invoice, amount: 20, currency: 'USD' }],
@@ -112,8 +112,11 @@ describe('Tryton profile', () => {
     const waiting = parts('PENDING', 'DRAFT');
     expect(orderSummary(waiting)).toMatchObject({ shipment_status: 'preparing', invoice_status: 'none' });
     expect(orderMilestones(waiting).map((m) => m.key)).toEqual(['confirmed']);
-    const done = parts('SHIPPED', 'OPEN');
-    expect(orderSummary(done)).toMatchObject({ shipment_status: 'in_transit', invoice_status: 'open' });
+    // A shipment done while the sale still waits for a backorder: in transit, but not "shipped".
+    const partly = parts('SHIPPED', 'OPEN');
+    expect(orderSummary(partly)).toMatchObject({ shipment_status: 'in_transit', invoice_status: 'open' });
+    expect(orderMilestones(partly).map((m) => m.key)).toEqual(['confirmed', 'invoiced:INV-1']);
+    const done = parts('SHIPPED', 'OPEN', true);
     expect(orderMilestones(done).map((m) => m.key)).toEqual(['confirmed', 'shipped', 'invoiced:INV-1']);
   });
 });
@@ -201,6 +204,21 @@ describe('journeys configuration', () => {
       'journeys.orderVisibility.erp: system rt uses connector request-tracker, not an ERP (sandbox-erp, tryton)',
       'journeys.orderVisibility.helpdesk: system missing is not configured under systems',
       expect.stringMatching(/^journeys\.orderVisibility\.orderNumberPattern: not a regular expression/),
+    ]);
+  });
+
+  it('refuses an order pattern that matches nothing at all, and RT fields RT would refuse', () => {
+    expect(
+      journeysConfigIssues({
+        ...base,
+        journeys: {
+          orderVisibility: { enabled: true, erp: 'tryton', helpdesk: 'rt', orderNumberPattern: '\\d*' },
+        },
+        mappings: { orderVisibility: { caseFields: { shipment_status: 'Shipment Status' } } },
+      }),
+    ).toEqual([
+      'journeys.orderVisibility.orderNumberPattern: matches an empty text, so it names no order',
+      'mappings.orderVisibility.caseFields.shipment_status: Shipment Status is not in systems.rt.customFields (ERP Order, ERP Customer)',
     ]);
   });
 

@@ -236,13 +236,22 @@ function inStableOrder(ticket: Json): Json {
   };
 }
 
-/** Tickets changed this recently (ms) get a per-second change count in their version. */
-const RECENT_CHANGE_MS = 10 * 60_000;
+/** How long a read waits for RT to finish the second its newest tickets changed in, in ms. */
+const OPEN_SECOND_WAIT_MS = 2_000;
 
-/** `2026-11-27T10:00:05.000Z` with 2 changes in that second -> `2026-11-27T10:00:05.000002Z`. */
-function versionStamp(instant: string, changes: number): string {
-  const micros = String(Math.min(999_999, Math.max(0, changes))).padStart(6, '0');
-  return `${instant.slice(0, 19)}.${micros}Z`;
+function sleepFor(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted === true) return reject(signal.reason as Error);
+    const timer = setTimeout(resolve, ms);
+    signal?.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        reject(signal.reason as Error);
+      },
+      { once: true },
+    );
+  });
 }
 
 function sinceTicketCursor(since: string): TicketCursor {
@@ -340,9 +349,20 @@ export class RequestTrackerConnector implements Connector<Json> {
     signal?: AbortSignal,
     priority: Priority = 'low',
   ): Promise<Collection> {
-    return this.get<Collection>(
-      'tickets',
-      {
+    return (await this.searchTicketsAt(query, extra, signal, priority)).page;
+  }
+
+  /** `searchTickets`, with RT's clock when it answered (its `Date` header, whole seconds, in ms). */
+  private async searchTicketsAt(
+    query: string,
+    extra: Record<string, string | number | readonly (string | number)[]>,
+    signal: AbortSignal | undefined,
+    priority: Priority,
+  ): Promise<{ page: Collection; serverMs: number }> {
+    const response = await this.http.request({
+      method: 'GET',
+      path: 'tickets',
+      query: {
         query,
         fields: TICKET_FIELDS,
         'fields[Requestor]': 'EmailAddress,Name,RealName',
@@ -350,8 +370,12 @@ export class RequestTrackerConnector implements Connector<Json> {
         'fields[Queue]': 'Name',
         ...extra,
       },
-      signal === undefined ? { priority } : { priority, signal },
-    );
+      operation: 'GET tickets',
+      priority,
+      ...(signal === undefined ? {} : { signal }),
+    });
+    const date = Date.parse(response.headers.date ?? '');
+    return { page: response.json<Collection>(), serverMs: Number.isNaN(date) ? Date.now() : date };
   }
 
   async check(): Promise<CheckResult> {
@@ -520,16 +544,33 @@ export class RequestTrackerConnector implements Connector<Json> {
       const at = sql(wallClock(Date.parse(cursor.at), this.timeZone));
       clauses.push(`(LastUpdated > ${at} OR (LastUpdated >= ${at} AND id > ${cursor.id}))`);
     }
-    const page = await this.searchTickets(
-      clauses.join(' AND '),
-      { orderby: ['LastUpdated', 'id'], order: ['ASC', 'ASC'], per_page: limit + 1, page: 1 },
-      request.signal,
-      priority,
-    );
-    const rows = [...page.items].sort(
-      (a, b) =>
-        Date.parse(String(a.LastUpdated)) - Date.parse(String(b.LastUpdated)) || Number(a.id) - Number(b.id),
-    );
+    // RT stamps changes to the second: a ticket changed in a second that was not over when the search
+    // ran may change again with the same LastUpdated, which capture could not tell from this version.
+    // Such tickets are read again once that second is surely over (RT's clock, the answer's Date header,
+    // less one second for the search itself): waiting once, else left for the next read.
+    const search = () =>
+      this.searchTicketsAt(
+        clauses.join(' AND '),
+        { orderby: ['LastUpdated', 'id'], order: ['ASC', 'ASC'], per_page: limit + 1, page: 1 },
+        request.signal,
+        priority,
+      );
+    const settledBefore = (serverMs: number) => Math.floor(serverMs / 1000) * 1000 - 1000;
+    const openIn = (items: readonly Json[], serverMs: number) =>
+      items.some((t) => Date.parse(String(t.LastUpdated)) >= settledBefore(serverMs));
+    let { page, serverMs } = await search();
+    if (openIn(page.items, serverMs)) {
+      await sleepFor(OPEN_SECOND_WAIT_MS, request.signal);
+      ({ page, serverMs } = await search());
+    }
+    const closedBefore = settledBefore(serverMs);
+    const rows = [...page.items]
+      .sort(
+        (a, b) =>
+          Date.parse(String(a.LastUpdated)) - Date.parse(String(b.LastUpdated)) ||
+          Number(a.id) - Number(b.id),
+      )
+      .filter((t) => Date.parse(String(t.LastUpdated)) < closedBefore);
     const taken = rows.slice(0, limit);
     const hasMore = rows.length > limit;
     const last = taken.at(-1);
@@ -545,66 +586,16 @@ export class RequestTrackerConnector implements Connector<Json> {
             from: high === null ? null : new Date(Date.parse(high) - this.overlapMs).toISOString(),
             high,
           };
-    const versions = await this.changesInLastSecond(taken, priority, request.signal);
     return {
       records: taken.map((t) => ({
         stream: 'ticket',
         externalId: String(t.id),
-        updatedAt: versionStamp(rtInstant(String(t.LastUpdated)), versions.get(String(t.id)) ?? 0),
+        updatedAt: rtInstant(String(t.LastUpdated)),
         payload: inStableOrder(t),
       })),
       cursor: { ...next },
       hasMore,
     };
-  }
-
-  /**
-   * RT stamps changes to the second, so two changes of one ticket within a second share LastUpdated
-   * and would collide in capture. For each ticket changed in the last few minutes (older ones cannot
-   * change within their last second any more), counts its transactions created in the second up to
-   * LastUpdated: a later change in the same second has more, so its version sorts later. One request
-   * per page of tickets.
-   */
-  private async changesInLastSecond(
-    tickets: readonly Json[],
-    priority: Priority,
-    signal: AbortSignal | undefined,
-  ): Promise<Map<string, number>> {
-    const counts = new Map<string, number>();
-    const now = Date.now();
-    const recent = tickets.filter((t) => now - Date.parse(String(t.LastUpdated)) < RECENT_CHANGE_MS);
-    if (recent.length === 0) return counts;
-    const from = Math.min(...recent.map((t) => Date.parse(String(t.LastUpdated)))) - 1000;
-    const window = new Map(recent.map((t) => [String(t.id), Date.parse(String(t.LastUpdated))]));
-    for (let page = 1; page <= 10; page++) {
-      const found = await this.post<Collection>(
-        'transactions',
-        [
-          { field: 'ObjectType', operator: '=', value: 'RT::Ticket' },
-          { field: 'ObjectId', operator: 'IN', value: [...window.keys()].map(Number) },
-          {
-            field: 'Created',
-            operator: '>=',
-            value: new Date(from).toISOString().slice(0, 19).replace('T', ' '),
-          },
-        ],
-        {
-          query: { fields: 'ObjectId,Created', per_page: 100, page },
-          idempotent: true,
-          priority,
-          ...(signal ? { signal } : {}),
-        },
-      );
-      for (const tx of found.items) {
-        const ticket = String(tx.ObjectId);
-        const last = window.get(ticket);
-        const at = Date.parse(String(tx.Created));
-        if (last !== undefined && at <= last && at >= last - 1000)
-          counts.set(ticket, (counts.get(ticket) ?? 0) + 1);
-      }
-      if (found.items.length < 100) break;
-    }
-    return counts;
   }
 
   private async readTransactions(request: ReadRequest): Promise<ReadResult<Json>> {

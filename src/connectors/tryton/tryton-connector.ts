@@ -611,7 +611,11 @@ function noteEffect(row: NoteRow) {
 
 function toRecord(spec: TrytonStreamSpec, row: Row): SourceRecord<Record<string, unknown>> {
   const stamp = stampOf(row);
-  return { stream: spec.name, externalId: String(row.id), updatedAt: stamp, payload: row };
+  // Tryton joins `origins` from a Python set: their order changes between server processes, and the
+  // same version read twice must be the same payload. Sorted, the first named is stable too.
+  const payload =
+    typeof row.origins === 'string' ? { ...row, origins: row.origins.split(', ').sort().join(', ') } : row;
+  return { stream: spec.name, externalId: String(row.id), updatedAt: stamp, payload };
 }
 
 export const trytonConnectorFactory: ConnectorFactory<TrytonConfig, Record<string, unknown>> = {

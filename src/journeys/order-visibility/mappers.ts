@@ -18,8 +18,13 @@ export function orderNumberRegExp(pattern: string = DEFAULT_ORDER_NUMBER_PATTERN
 /** Order numbers `pattern` finds in `text`, in order of appearance, without repeats. */
 export function orderNumbersIn(text: string, pattern: RegExp = orderNumberRegExp()): string[] {
   const global = pattern.global ? pattern : new RegExp(pattern.source, `${pattern.flags}g`);
-  return [...new Set(text.match(global) ?? [])];
+  // Bounded: subjects and fields come from outside; an order number is near the start.
+  const found = text.slice(0, MAX_SCANNED_CHARS).match(global) ?? [];
+  return [...new Set(found.filter((n) => n !== ''))];
 }
+
+/** How much of a case's text is searched for order numbers. */
+const MAX_SCANNED_CHARS = 4_000;
 
 type Row = Readonly<Record<string, unknown>>;
 

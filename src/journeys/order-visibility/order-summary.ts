@@ -185,9 +185,9 @@ export function orderMilestones(parts: OrderParts): Milestone[] {
     statusCode === '50' ||
     statusCode === '60' ||
     statusCode === '80' ||
-    parts.order?.shipped === true ||
-    // Without line quantities (Tryton), every live shipment having left means the order has.
-    (orderLines(parts.order).length === 0 && live.length > 0 && !live.some(notYetShipped));
+    // Tryton says it on the sale (`shipment_state` sent): its shipments alone cannot tell, as a
+    // backorder may follow. A milestone is never taken back, so nothing is guessed.
+    parts.order?.shipped === true;
   if (shipped) {
     const list = live.map((x) => `${s(x.number)}${trackingText(x)}`).join(', ');
     out.push({ key: 'shipped', body: `Order ${order} is shipped${list === '' ? '' : ` (${list})`}.` });

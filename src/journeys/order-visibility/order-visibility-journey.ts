@@ -208,7 +208,8 @@ export class OrderVisibilityJourney {
     this.ledger = new EffectLedger({
       store: options.store,
       logger: this.#log,
-      exclusive: options.store.dialect === 'sqlite',
+      // A capture-only process (a backfill beside the service) sends nothing and claims nothing.
+      exclusive: options.store.dialect === 'sqlite' && options.captureOnly !== true,
     });
     this.propagator = new Propagator({
       store: options.store,
