@@ -13,6 +13,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { startCli } from '../test/support/cli.ts';
+import { readEnvFile } from '../test/peers/support/peers-env.ts';
 import { RtFixture } from '../test/peers/support/rt-fixture.ts';
 import { TrytonFixture } from '../test/peers/support/tryton-fixture.ts';
 
@@ -26,19 +27,9 @@ const sales = num('--sales', 20);
 const pollMs = num('--poll-ms', 1000);
 const say = (msg: string) => (json ? process.stderr.write(`${msg}\n`) : console.log(msg));
 
-function envFile(file: string): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!fs.existsSync(file)) return out;
-  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-    const m = /^([A-Z0-9_]+)=(.*)$/.exec(line.trim());
-    if (m) out[m[1]!] = m[2]!;
-  }
-  return out;
-}
-
 const env = {
-  ...envFile(path.join(process.env.TRYTON_HOME ?? '/var/lib/peers/tryton', 'env')),
-  ...envFile(path.join(process.env.RT_HOME ?? '/var/lib/peers/rt', 'env')),
+  ...readEnvFile(path.join(process.env.TRYTON_HOME ?? '/var/lib/peers/tryton', 'env')),
+  ...readEnvFile(path.join(process.env.RT_HOME ?? '/var/lib/peers/rt', 'env')),
 };
 for (const key of ['TRYTON_RPC_URL', 'RT_REST2_URL', 'RT_TOKEN']) {
   if (env[key] === undefined) {

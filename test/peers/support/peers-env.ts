@@ -9,7 +9,8 @@ export const REQUIRE_PEERS = process.env.CROSSDOCK_REQUIRE_PEERS === '1';
 /** Set by vitest.peers.config.ts: the default `npm test` run leaves the peer suites out. */
 export const PEER_RUN = process.env.CROSSDOCK_PEER_TESTS === '1';
 
-function readEnvFile(file: string): Record<string, string> {
+/** The KEY=VALUE lines of a peer's env file (empty when it does not exist). */
+export function readEnvFile(file: string): Record<string, string> {
   const out: Record<string, string> = {};
   if (!fs.existsSync(file)) return out;
   for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
