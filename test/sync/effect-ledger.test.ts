@@ -173,34 +173,40 @@ describe.each(dialects)('effect ledger on $dialect', ({ open }) => {
     expect(await desk.comments(`${tenant}-d`)).toHaveLength(1);
   });
 
-  it('keeps a second caller from sending an effect while the first attempt is in flight', async () => {
-    const tenant = freshTenant();
-    const ledger = new EffectLedger({ store: opened.store });
-    const direct = commentDeskConnector(desk.url);
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let entered!: () => void;
-    const inWrite = new Promise<void>((resolve) => (entered = resolve));
-    const slow = {
-      ...direct,
-      write: async (command: Command) => {
-        entered();
-        await gate;
-        return direct.write(command);
-      },
-    };
-    const request = { type: 'case.comment', args: { ticket: `${tenant}-f`, text: 'milestone k\n' } };
-    const first = ledger.perform(tenant, 'comment-desk', slow, 'k', request);
-    await inWrite;
-    await expect(ledger.perform(tenant, 'comment-desk', direct, 'k', request)).rejects.toMatchObject({
-      code: 'SYNC_EFFECT_IN_FLIGHT',
-      retryable: true,
-    });
-    release();
-    expect(await first).toMatchObject({ status: 'applied', sent: true });
-    expect(await ledger.perform(tenant, 'comment-desk', direct, 'k', request)).toMatchObject({ sent: false });
-    expect(await desk.comments(`${tenant}-f`)).toHaveLength(1);
-  });
+  // Exclusive or not: an attempt of this very process in flight is never taken for a dead one's.
+  it.each([false, true])(
+    'keeps a second caller from sending an effect while the first attempt is in flight (exclusive: %s)',
+    async (exclusive) => {
+      const tenant = freshTenant();
+      const ledger = new EffectLedger({ store: opened.store, exclusive });
+      const direct = commentDeskConnector(desk.url);
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let entered!: () => void;
+      const inWrite = new Promise<void>((resolve) => (entered = resolve));
+      const slow = {
+        ...direct,
+        write: async (command: Command) => {
+          entered();
+          await gate;
+          return direct.write(command);
+        },
+      };
+      const request = { type: 'case.comment', args: { ticket: `${tenant}-f`, text: 'milestone k\n' } };
+      const first = ledger.perform(tenant, 'comment-desk', slow, 'k', request);
+      await inWrite;
+      await expect(ledger.perform(tenant, 'comment-desk', direct, 'k', request)).rejects.toMatchObject({
+        code: 'SYNC_EFFECT_IN_FLIGHT',
+        retryable: true,
+      });
+      release();
+      expect(await first).toMatchObject({ status: 'applied', sent: true });
+      expect(await ledger.perform(tenant, 'comment-desk', direct, 'k', request)).toMatchObject({
+        sent: false,
+      });
+      expect(await desk.comments(`${tenant}-f`)).toHaveLength(1);
+    },
+  );
 
   it("takes over a gone process's unfinished attempt at once when it sends alone, and waits when shared", async () => {
     const tenant = freshTenant();
