@@ -1,16 +1,14 @@
 // The operational metrics of the runtime after a scenario: queue depth and lag, parked runs and timers
 // due, leases held and taken over, and rate budget waits.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/store/index.ts';
+import { describe, expect, it } from 'vitest';
 import { createMetricsRegistry, type MetricsRegistry } from '../../src/telemetry/index.ts';
 import {
   defineWorkflow,
   registerWorkflowMetrics,
-  WorkflowRuntime,
   type WorkflowRuntimeOptions,
   type WorkflowTables,
 } from '../../src/workflow/index.ts';
-import { dialects, freshDatabase, gate, until, type TestDatabase } from './support.ts';
+import { dialects, useWorkflowStore, gate, until } from './support.ts';
 
 const HOUR = 3_600_000;
 
@@ -22,26 +20,8 @@ async function sample(registry: MetricsRegistry, series: string): Promise<number
 }
 
 describe.each(dialects)('workflow metrics on $dialect', ({ dialect, skip }) => {
-  let db: TestDatabase;
-  let store: Store;
-  const runtimes: WorkflowRuntime[] = [];
-  beforeEach(async () => {
-    if (skip) return;
-    db = await freshDatabase(dialect);
-    store = await db.open();
-  });
-  afterEach(async () => {
-    if (skip) return;
-    for (const rt of runtimes.splice(0)) await rt.shutdown({ drainMs: 0 });
-    await store.close();
-    await db.drop();
-  });
-
-  function runtime(options: Partial<WorkflowRuntimeOptions> = {}): WorkflowRuntime {
-    const rt = new WorkflowRuntime({ store, ...options });
-    runtimes.push(rt);
-    return rt;
-  }
+  const t = useWorkflowStore(dialect, skip);
+  const runtime = (options?: Partial<WorkflowRuntimeOptions>) => t.runtime(options);
 
   it.skipIf(skip)('report queue depth and lag, timers due, and leases held and taken over', async () => {
     let clock = Date.now();
@@ -83,7 +63,7 @@ describe.each(dialects)('workflow metrics on $dialect', ({ dialect, skip }) => {
     const dead = runtime({ executorId: 'dead', now: () => clock }).register(hang);
     await dead.start(hang, undefined, { runId: 'hung-1' });
     await dead.shutdown({ drainMs: 0 });
-    await store
+    await t.store
       .db<WorkflowTables>()
       .updateTable('wf_runs')
       .set({ lease_expires_at: 0 })

@@ -1,7 +1,6 @@
 // Long waits leave memory: a run sleeping or waiting for a signal longer than `parkAfterMs` is parked in
 // the store (`waiting`, with its wake-up time) and resumed by a poll when due or when signalled.
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/store/index.ts';
+import { describe, expect, it } from 'vitest';
 import {
   defineWorkflow,
   WorkflowAdminService,
@@ -9,36 +8,18 @@ import {
   type WorkflowRuntimeOptions,
   type WorkflowTables,
 } from '../../src/workflow/index.ts';
-import { dialects, freshDatabase, until, type TestDatabase } from './support.ts';
+import { dialects, useWorkflowStore, until } from './support.ts';
 
 const HOUR = 3_600_000;
 
 describe.each(dialects)('parked runs on $dialect', ({ dialect, skip }) => {
-  let db: TestDatabase;
-  let store: Store;
-  const runtimes: WorkflowRuntime[] = [];
-  beforeEach(async () => {
-    if (skip) return;
-    db = await freshDatabase(dialect);
-    store = await db.open();
-  });
-  afterEach(async () => {
-    if (skip) return;
-    for (const rt of runtimes.splice(0)) await rt.shutdown({ drainMs: 0 });
-    await store.close();
-    await db.drop();
-  });
-
-  function runtime(options: Partial<WorkflowRuntimeOptions> = {}): WorkflowRuntime {
-    const rt = new WorkflowRuntime({ store, ...options });
-    runtimes.push(rt);
-    return rt;
-  }
+  const t = useWorkflowStore(dialect, skip);
+  const runtime = (options?: Partial<WorkflowRuntimeOptions>) => t.runtime(options);
 
   const waiting = async () =>
     Number(
       (
-        await store
+        await t.store
           .db<WorkflowTables>()
           .selectFrom('wf_runs')
           .select((eb) => eb.fn.countAll<number | string>().as('n'))
@@ -125,8 +106,8 @@ describe.each(dialects)('parked runs on $dialect', ({ dialect, skip }) => {
     rt.register(nap);
     const { runId } = await rt.start(nap, undefined);
     await until(async () => (await waiting()) === 1 && rt.activeRuns === 0);
-    expect((await new WorkflowAdminService({ store }).show(runId)).status).toBe('waiting');
-    await new WorkflowAdminService({ store, runtime: rt }).cancel(runId);
+    expect((await new WorkflowAdminService({ store: t.store }).show(runId)).status).toBe('waiting');
+    await new WorkflowAdminService({ store: t.store, runtime: rt }).cancel(runId);
     clock += 2 * HOUR;
     expect(await rt.recoverNow()).toBe(0);
     await expect(rt.result(runId)).rejects.toMatchObject({ code: 'WORKFLOW_CANCELLED' });
@@ -149,7 +130,7 @@ describe.each(dialects)('parked runs on $dialect', ({ dialect, skip }) => {
     );
     await until(async () => (await waiting()) === 300 && a.activeRuns === 0, 60_000);
     // The second worker has its own connections, like another process.
-    const otherStore = await db.open();
+    const otherStore = await t.db.open();
     try {
       const b = new WorkflowRuntime({
         store: otherStore,

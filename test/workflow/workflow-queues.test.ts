@@ -1,23 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { Store } from '../../src/store/index.ts';
-import { defineWorkflow, WorkflowRuntime } from '../../src/workflow/index.ts';
-import { dialects, freshDatabase, gate, until, type TestDatabase } from './support.ts';
+import { describe, expect, it } from 'vitest';
+import { defineWorkflow } from '../../src/workflow/index.ts';
+import { dialects, useWorkflowStore, gate, until } from './support.ts';
 
 describe.each(dialects)('queues on $dialect', ({ dialect, skip }) => {
-  let db: TestDatabase;
-  let store: Store;
-  const runtimes: WorkflowRuntime[] = [];
-  beforeEach(async () => {
-    if (skip) return;
-    db = await freshDatabase(dialect);
-    store = await db.open();
-  });
-  afterEach(async () => {
-    if (skip) return;
-    for (const rt of runtimes.splice(0)) await rt.shutdown({ drainMs: 0 });
-    await store.close();
-    await db.drop();
-  });
+  const t = useWorkflowStore(dialect, skip);
 
   function harness() {
     const release = gate();
@@ -39,11 +25,10 @@ describe.each(dialects)('queues on $dialect', ({ dialect, skip }) => {
       },
     });
     const runtime = (executorId: string, concurrency: number, workerConcurrency?: number) => {
-      const rt = new WorkflowRuntime({ store, executorId, pollIntervalMs: 20, resultPollMs: 10 })
+      return t
+        .runtime({ executorId, pollIntervalMs: 20, resultPollMs: 10 })
         .register(wf)
         .registerQueue({ name: 'erp-writes', concurrency, workerConcurrency });
-      runtimes.push(rt);
-      return rt;
     };
     return { wf, release, order, runtime, stats: () => ({ inFlight, maxInFlight }) };
   }
