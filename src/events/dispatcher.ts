@@ -11,7 +11,7 @@
 //   (consumer, generation, entity sequence), i.e. per (consumer, event id, generation).
 // - parked: an event read but not yet applied (gap, blocked behind a failed event, awaiting retry).
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { ulid } from 'ulid';
 import type { Logger } from '../telemetry/index.ts';
 import { silentLogger } from '../telemetry/index.ts';
@@ -110,6 +110,37 @@ interface ParkedEntry {
 
 /** The step's commit was fenced off: another process owns the consumer now. */
 class LeaseLostError extends Error {}
+
+interface EntityRow {
+  consumer: string;
+  generation: number;
+  tenant_id: string;
+  entity_kind: string;
+  entity_id: string;
+  last_seq: number;
+  blocked_seq: number | null;
+}
+
+/** A step's commit of its position and entity states, written together with other consumers' steps. */
+interface SharedCommit {
+  readonly name: string;
+  readonly position: number;
+  readonly failures: number;
+  readonly updatedAt: number;
+  readonly entityRows: readonly EntityRow[];
+}
+
+function upsertEntities(db: Kysely<EventsDb>, rows: readonly EntityRow[]) {
+  return db
+    .insertInto('ev_consumer_entities')
+    .values(rows)
+    .onConflict((oc) =>
+      oc.columns(['consumer', 'generation', 'tenant_id', 'entity_kind', 'entity_id']).doUpdateSet({
+        last_seq: sql`excluded.last_seq`,
+        blocked_seq: sql`excluded.blocked_seq`,
+      }),
+    );
+}
 
 /** Entity states kept in memory per consumer before the cache starts over. */
 const CACHE_LIMIT = 200_000;
@@ -310,19 +341,20 @@ export class ConsumerRunner {
     return false;
   }
 
+  async #publish(): Promise<void> {
+    const { pending } = await this.dispatcher.log.publish();
+    if (pending) this.dispatcher.schedulePublishRetry();
+  }
+
   /** One step: returns true when more work is waiting right away. */
   async #step(): Promise<boolean> {
     const d = this.dispatcher;
-    if (d.log.dialect === 'postgres') {
-      const { pending } = await d.log.publish();
-      if (pending) d.schedulePublishRetry();
-    }
+    const external = this.options.source === 'external';
+    // A consumer fed by another transport reads the log only to replay; publishing is left to the
+    // log readers (the relay's own steps), which saves a transaction per partition step.
+    if (d.log.dialect === 'postgres' && !external) await this.#publish();
     const db = d.store.db<EventsDb>();
-    const row = await db
-      .selectFrom('ev_consumers')
-      .selectAll()
-      .where('name', '=', this.name)
-      .executeTakeFirst();
+    const row = await d.readConsumer(this.name);
     if (row === undefined || row.status === 'paused') return false;
     const now = Date.now();
     const hadLease = this.#leaseUntil > now;
@@ -340,17 +372,23 @@ export class ConsumerRunner {
     const generation = row.generation;
     const replayActive = row.replay_position !== null && row.replay_until !== null;
     const replayFilter = row.replay_filter === null ? null : (JSON.parse(row.replay_filter) as ReplayFilter);
+    if (d.log.dialect === 'postgres' && external && replayActive) await this.#publish();
 
     // Work: retries that are due, live events after the position, replay events after the replay cursor.
-    const due = await db
-      .selectFrom('ev_parked')
-      .selectAll()
-      .where('consumer', '=', this.name)
-      .where('reason', 'in', ['retry', 'skip'])
-      .where('next_attempt_at', '<=', now)
-      .orderBy('position')
-      .limit(this.batchSize)
-      .execute();
+    // Nothing held back (as known since this process took the lease and no operator action since,
+    // which bumps admin_version and drops what is known) means nothing can be due.
+    const noneParked = this.#parkedKeys !== undefined && this.#parkedKeys.size === 0;
+    const due = noneParked
+      ? []
+      : await db
+          .selectFrom('ev_parked')
+          .selectAll()
+          .where('consumer', '=', this.name)
+          .where('reason', 'in', ['retry', 'skip'])
+          .where('next_attempt_at', '<=', now)
+          .orderBy('position')
+          .limit(this.batchSize)
+          .execute();
     this.#taken = this.#offered;
     this.#offered = [];
     const offered = this.#taken.flatMap((o) => o.events);
@@ -408,13 +446,15 @@ export class ConsumerRunner {
     this.#taken = [];
 
     if (step.halted !== undefined) return false;
-    const nextDue = await db
-      .selectFrom('ev_parked')
-      .select((eb) => eb.fn.min('next_attempt_at').as('at'))
-      .where('consumer', '=', this.name)
-      .where('reason', '=', 'retry')
-      .executeTakeFirst();
-    if (nextDue?.at !== null && nextDue?.at !== undefined) this.wakeAt(Number(nextDue.at));
+    if (this.#parkedKeys === undefined || this.#parkedKeys.size > 0) {
+      const nextDue = await db
+        .selectFrom('ev_parked')
+        .select((eb) => eb.fn.min('next_attempt_at').as('at'))
+        .where('consumer', '=', this.name)
+        .where('reason', '=', 'retry')
+        .executeTakeFirst();
+      if (nextDue?.at !== null && nextDue?.at !== undefined) this.wakeAt(Number(nextDue.at));
+    }
     return (
       this.#offered.length > 0 ||
       live.length === this.batchSize ||
@@ -776,7 +816,7 @@ export class ConsumerRunner {
       }
     }
     const external = this.options.source === 'external';
-    const entityRows = [...step.states.entries()]
+    const entityRows: EntityRow[] = [...step.states.entries()]
       .filter(([, s]) => s.dirty && (external || s.loaded || s.blocked !== null))
       .map(([k, s]) => {
         const [generation, tenantId, kind, id] = k.split('\u0000') as [string, string, string, string];
@@ -792,6 +832,56 @@ export class ConsumerRunner {
       });
     const gone = [...step.parked.values()].filter((p) => p.gone && p.row.attempts >= 0);
     const upserts = [...step.parked.values()].filter((p) => !p.gone && p.dirty);
+    if (
+      halted === undefined &&
+      replayPosition === null &&
+      gone.length === 0 &&
+      upserts.length === 0 &&
+      step.deadLetters.length === 0
+    ) {
+      // The common step (position and entity states only) shares its statements with the steps of
+      // this process's other consumers that commit at the same moment.
+      const ok = await d.commitShared({
+        name,
+        position,
+        failures,
+        updatedAt: step.now,
+        entityRows,
+      });
+      if (!ok) throw new LeaseLostError(name);
+    } else
+      await this.#commitOwn(
+        step,
+        name,
+        position,
+        failures,
+        retryAt,
+        status,
+        pausedReason,
+        replayPosition,
+        replayDone,
+        entityRows,
+        gone,
+        upserts,
+      );
+    this.#afterCommit(step, retryAt, status);
+  }
+
+  async #commitOwn(
+    step: Step,
+    name: string,
+    position: number,
+    failures: number,
+    retryAt: number | null,
+    status: string,
+    pausedReason: string | null,
+    replayPosition: number | null,
+    replayDone: boolean,
+    entityRows: EntityRow[],
+    gone: ParkedEntry[],
+    upserts: ParkedEntry[],
+  ): Promise<void> {
+    const d = this.dispatcher;
     // Through the group commit: the step shares a commit (and its sync) with concurrent appends.
     await d.store.durable(async (tx: EventTx) => {
       const db = tx.db<EventsDb>();
@@ -824,16 +914,7 @@ export class ConsumerRunner {
           .execute();
       }
       for (let i = 0; i < entityRows.length; i += 200) {
-        await db
-          .insertInto('ev_consumer_entities')
-          .values(entityRows.slice(i, i + 200))
-          .onConflict((oc) =>
-            oc.columns(['consumer', 'generation', 'tenant_id', 'entity_kind', 'entity_id']).doUpdateSet({
-              last_seq: sql`excluded.last_seq`,
-              blocked_seq: sql`excluded.blocked_seq`,
-            }),
-          )
-          .execute();
+        await upsertEntities(db, entityRows.slice(i, i + 200)).execute();
       }
       for (const p of gone) {
         await db
@@ -864,6 +945,9 @@ export class ConsumerRunner {
           .execute();
       }
     });
+  }
+
+  #afterCommit(step: Step, retryAt: number | null, status: string): void {
     if (this.#cache.size > CACHE_LIMIT) this.#cache.clear();
     for (const [k, st] of step.states)
       if (st.dirty) this.#cache.set(k, { last: st.last, blocked: st.blocked });
@@ -899,6 +983,11 @@ export class EventDispatcher {
   #poll: NodeJS.Timeout | undefined;
   #publishRetry: NodeJS.Timeout | undefined;
   #publishDelay = 10;
+  #rowReads = new Map<
+    string,
+    { resolve: (row: EvConsumersTable | undefined) => void; reject: (e: unknown) => void }[]
+  >();
+  #commits: { commit: SharedCommit; resolve: (ok: boolean) => void; reject: (e: unknown) => void }[] = [];
 
   constructor(options: DispatcherOptions) {
     this.log = options.log;
@@ -999,6 +1088,105 @@ export class EventDispatcher {
       for (const runner of this.#runners.values()) runner.kick();
     }, this.pollIntervalMs);
     this.#poll.unref();
+  }
+
+  /**
+   * A consumer's row. The reads asked for in the same turn of the event loop (the steps of several
+   * partitions woken by one burst of deliveries) share one query.
+   */
+  readConsumer(name: string): Promise<EvConsumersTable | undefined> {
+    return new Promise((resolve, reject) => {
+      const waiting = this.#rowReads.get(name);
+      if (waiting !== undefined) {
+        waiting.push({ resolve, reject });
+        return;
+      }
+      if (this.#rowReads.size === 0) setImmediate(() => void this.#readRows());
+      this.#rowReads.set(name, [{ resolve, reject }]);
+    });
+  }
+
+  async #readRows(): Promise<void> {
+    const asked = this.#rowReads;
+    this.#rowReads = new Map();
+    try {
+      const rows = await this.store
+        .db<EventsDb>()
+        .selectFrom('ev_consumers')
+        .selectAll()
+        .where('name', 'in', [...asked.keys()])
+        .execute();
+      const byName = new Map(rows.map((r) => [r.name, r]));
+      for (const [name, waiting] of asked) for (const w of waiting) w.resolve(byName.get(name));
+    } catch (error) {
+      for (const waiting of asked.values()) for (const w of waiting) w.reject(error);
+    }
+  }
+
+  /**
+   * Commits a step's position and entity states, fenced by this process's lease; false when the
+   * lease is gone (nothing of the step was written). The commits asked for in the same turn of the
+   * event loop are written by one group-commit callback: one fenced update of all their positions,
+   * then one upsert of the entity states of those still owned.
+   */
+  commitShared(commit: SharedCommit): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      if (this.#commits.length === 0) setImmediate(() => void this.#writeCommits());
+      this.#commits.push({ commit, resolve, reject });
+    });
+  }
+
+  async #writeCommits(): Promise<void> {
+    const batch = this.#commits;
+    this.#commits = [];
+    const owner = this.owner;
+    const postgres = this.store.dialect === 'postgres';
+    try {
+      // Run again from the start if the group commit retries the callback (deadlock).
+      const fenced = await this.store.durable(async (tx: EventTx) => {
+        const db = tx.db<EventsDb>();
+        const owned = new Set<string>();
+        if (postgres && batch.length > 1) {
+          const values = sql.join(
+            batch.map(
+              ({ commit: c }) =>
+                sql`(${c.name}, ${c.position}::bigint, ${c.failures}::integer, ${c.updatedAt}::bigint)`,
+            ),
+          );
+          const { rows } = await sql<{ name: string }>`
+            update ev_consumers c
+            set position = v.position, consecutive_failures = v.failures, retry_at = null,
+                updated_at = v.updated_at
+            from (values ${values}) as v(name, position, failures, updated_at)
+            where c.name = v.name and c.owner = ${owner}
+            returning c.name`.execute(db);
+          for (const r of rows) owned.add(r.name);
+        } else {
+          for (const { commit: c } of batch) {
+            const r = await db
+              .updateTable('ev_consumers')
+              .set({
+                position: c.position,
+                consecutive_failures: c.failures,
+                retry_at: null,
+                updated_at: c.updatedAt,
+              })
+              .where('name', '=', c.name)
+              .where('owner', '=', owner)
+              .executeTakeFirst();
+            if (Number(r.numUpdatedRows) === 1) owned.add(c.name);
+          }
+        }
+        const rows = batch.flatMap(({ commit: c }) => (owned.has(c.name) ? c.entityRows : []));
+        const chunk = postgres ? 1000 : 200;
+        for (let i = 0; i < rows.length; i += chunk)
+          await upsertEntities(db, rows.slice(i, i + chunk)).execute();
+        return owned;
+      });
+      for (const { commit, resolve } of batch) resolve(fenced.has(commit.name));
+    } catch (error) {
+      for (const { reject } of batch) reject(error);
+    }
   }
 
   /** Rows are held unpublished behind an older transaction: look again soon, backing off. */
