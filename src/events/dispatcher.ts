@@ -142,6 +142,9 @@ function upsertEntities(db: Kysely<EventsDb>, rows: readonly EntityRow[]) {
     );
 }
 
+/** Bind parameters one PostgreSQL statement may carry (the protocol's limit is 65,535). */
+const PG_MAX_PARAMS = 60_000;
+
 /** Entity states kept in memory per consumer before the cache starts over. */
 const CACHE_LIMIT = 200_000;
 
@@ -1139,54 +1142,88 @@ export class EventDispatcher {
   async #writeCommits(): Promise<void> {
     const batch = this.#commits;
     this.#commits = [];
-    const owner = this.owner;
-    const postgres = this.store.dialect === 'postgres';
     try {
-      // Run again from the start if the group commit retries the callback (deadlock).
-      const fenced = await this.store.durable(async (tx: EventTx) => {
-        const db = tx.db<EventsDb>();
-        const owned = new Set<string>();
-        if (postgres && batch.length > 1) {
-          const values = sql.join(
-            batch.map(
-              ({ commit: c }) =>
-                sql`(${c.name}, ${c.position}::bigint, ${c.failures}::integer, ${c.updatedAt}::bigint)`,
-            ),
-          );
-          const { rows } = await sql<{ name: string }>`
-            update ev_consumers c
-            set position = v.position, consecutive_failures = v.failures, retry_at = null,
-                updated_at = v.updated_at
-            from (values ${values}) as v(name, position, failures, updated_at)
-            where c.name = v.name and c.owner = ${owner}
-            returning c.name`.execute(db);
-          for (const r of rows) owned.add(r.name);
-        } else {
-          for (const { commit: c } of batch) {
-            const r = await db
-              .updateTable('ev_consumers')
-              .set({
-                position: c.position,
-                consecutive_failures: c.failures,
-                retry_at: null,
-                updated_at: c.updatedAt,
-              })
-              .where('name', '=', c.name)
-              .where('owner', '=', owner)
-              .executeTakeFirst();
-            if (Number(r.numUpdatedRows) === 1) owned.add(c.name);
-          }
-        }
-        const rows = batch.flatMap(({ commit: c }) => (owned.has(c.name) ? c.entityRows : []));
-        const chunk = postgres ? 1000 : 200;
-        for (let i = 0; i < rows.length; i += chunk)
-          await upsertEntities(db, rows.slice(i, i + chunk)).execute();
-        return owned;
-      });
+      const rows = batch.reduce((n, { commit }) => n + commit.entityRows.length, 0);
+      const fenced =
+        this.store.dialect === 'postgres' && batch.length * 4 + rows * 7 <= PG_MAX_PARAMS
+          ? await this.#commitStatement(batch.map((b) => b.commit))
+          : await this.#commitDurable(batch.map((b) => b.commit));
       for (const { commit, resolve } of batch) resolve(fenced.has(commit.name));
     } catch (error) {
       for (const { reject } of batch) reject(error);
     }
+  }
+
+  /**
+   * On PostgreSQL the whole batch is one statement, so it needs no transaction of its own (a single
+   * statement is atomic, and with synchronous_commit on it is durable when it returns): the fenced
+   * update of the positions, and the upsert of the entity states of the consumers it matched.
+   */
+  async #commitStatement(commits: readonly SharedCommit[]): Promise<Set<string>> {
+    const positions = sql.join(
+      commits.map(
+        (c) => sql`(${c.name}, ${c.position}::bigint, ${c.failures}::integer, ${c.updatedAt}::bigint)`,
+      ),
+    );
+    const entityRows = commits.flatMap((c) => c.entityRows);
+    const states =
+      entityRows.length === 0
+        ? sql``
+        : sql`, e (consumer, generation, tenant_id, entity_kind, entity_id, last_seq, blocked_seq) as (
+            values ${sql.join(
+              entityRows.map(
+                (r) =>
+                  sql`(${r.consumer}, ${r.generation}::integer, ${r.tenant_id}, ${r.entity_kind}, ${r.entity_id}, ${r.last_seq}::bigint, ${r.blocked_seq}::bigint)`,
+              ),
+            )}
+          ), i as (
+            insert into ev_consumer_entities
+              (consumer, generation, tenant_id, entity_kind, entity_id, last_seq, blocked_seq)
+            select * from e where e.consumer in (select name from f)
+            on conflict (consumer, generation, tenant_id, entity_kind, entity_id)
+            do update set last_seq = excluded.last_seq, blocked_seq = excluded.blocked_seq
+          )`;
+    const { rows } = await sql<{ name: string }>`
+      with v (name, position, failures, updated_at) as (values ${positions}),
+      f as (
+        update ev_consumers c
+        set position = v.position, consecutive_failures = v.failures, retry_at = null,
+            updated_at = v.updated_at
+        from v
+        where c.name = v.name and c.owner = ${this.owner}
+        returning c.name
+      )${states}
+      select name from f`.execute(this.store.db<EventsDb>());
+    return new Set(rows.map((r) => r.name));
+  }
+
+  /** Elsewhere (SQLite, or a batch too large for one statement) through one group-commit callback. */
+  async #commitDurable(commits: readonly SharedCommit[]): Promise<Set<string>> {
+    const owner = this.owner;
+    const chunk = this.store.dialect === 'postgres' ? 1000 : 200;
+    // Run again from the start if the group commit retries the callback (deadlock).
+    return this.store.durable(async (tx: EventTx) => {
+      const db = tx.db<EventsDb>();
+      const owned = new Set<string>();
+      for (const c of commits) {
+        const r = await db
+          .updateTable('ev_consumers')
+          .set({
+            position: c.position,
+            consecutive_failures: c.failures,
+            retry_at: null,
+            updated_at: c.updatedAt,
+          })
+          .where('name', '=', c.name)
+          .where('owner', '=', owner)
+          .executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 1) owned.add(c.name);
+      }
+      const rows = commits.flatMap((c) => (owned.has(c.name) ? c.entityRows : []));
+      for (let i = 0; i < rows.length; i += chunk)
+        await upsertEntities(db, rows.slice(i, i + chunk)).execute();
+      return owned;
+    });
   }
 
   /** Rows are held unpublished behind an older transaction: look again soon, backing off. */
