@@ -852,105 +852,71 @@ export class ConsumerRunner {
         entityRows,
       });
       if (!ok) throw new LeaseLostError(name);
-    } else
-      await this.#commitOwn(
-        step,
-        name,
-        position,
-        failures,
-        retryAt,
-        status,
-        pausedReason,
-        replayPosition,
-        replayDone,
-        entityRows,
-        gone,
-        upserts,
-      );
-    this.#afterCommit(step, retryAt, status);
-  }
-
-  async #commitOwn(
-    step: Step,
-    name: string,
-    position: number,
-    failures: number,
-    retryAt: number | null,
-    status: string,
-    pausedReason: string | null,
-    replayPosition: number | null,
-    replayDone: boolean,
-    entityRows: EntityRow[],
-    gone: ParkedEntry[],
-    upserts: ParkedEntry[],
-  ): Promise<void> {
-    const d = this.dispatcher;
-    // Through the group commit: the step shares a commit (and its sync) with concurrent appends.
-    await d.store.durable(async (tx: EventTx) => {
-      const db = tx.db<EventsDb>();
-      // Only what this step owns is written: an operator may pause, resume or start a replay while
-      // the step runs, and those columns must survive its commit.
-      const fenced = await db
-        .updateTable('ev_consumers')
-        .set({
-          position,
-          consecutive_failures: failures,
-          retry_at: retryAt,
-          ...(status === 'paused' ? { status, paused_reason: pausedReason } : {}),
-          updated_at: step.now,
-        })
-        .where('name', '=', name)
-        .where('owner', '=', d.owner)
-        .executeTakeFirst();
-      if (Number(fenced.numUpdatedRows) !== 1) throw new LeaseLostError(name);
-      if (replayPosition !== null) {
-        // Progress of the replay this step worked on; discarded if a new replay replaced it meanwhile.
-        await db
+    } else {
+      // Through the group commit: the step shares a commit (and its sync) with concurrent appends.
+      await d.store.durable(async (tx: EventTx) => {
+        const db = tx.db<EventsDb>();
+        // Only what this step owns is written: an operator may pause, resume or start a replay while
+        // the step runs, and those columns must survive its commit.
+        const fenced = await db
           .updateTable('ev_consumers')
-          .set(
-            replayDone
-              ? { replay_position: null, replay_until: null, replay_filter: null }
-              : { replay_position: replayPosition },
-          )
+          .set({
+            position,
+            consecutive_failures: failures,
+            retry_at: retryAt,
+            ...(status === 'paused' ? { status, paused_reason: pausedReason } : {}),
+            updated_at: step.now,
+          })
           .where('name', '=', name)
-          .where('generation', '=', step.row.generation)
-          .execute();
-      }
-      for (let i = 0; i < entityRows.length; i += 200) {
-        await upsertEntities(db, entityRows.slice(i, i + 200)).execute();
-      }
-      for (const p of gone) {
-        await db
-          .deleteFrom('ev_parked')
-          .where('consumer', '=', name)
-          .where('generation', '=', p.row.generation)
-          .where('event_id', '=', p.row.event_id)
-          .execute();
-      }
-      for (const p of upserts) {
-        await db
-          .insertInto('ev_parked')
-          .values(p.row)
-          .onConflict((oc) =>
-            oc.columns(['consumer', 'generation', 'event_id']).doUpdateSet({
-              reason: p.row.reason,
-              attempts: p.row.attempts,
-              next_attempt_at: p.row.next_attempt_at,
-              history: p.row.history,
-            }),
-          )
-          .execute();
-      }
-      if (step.deadLetters.length > 0) {
-        await db
-          .insertInto('ev_dead_letters')
-          .values(step.deadLetters as never)
-          .execute();
-      }
-    });
-  }
-
-  #afterCommit(step: Step, retryAt: number | null, status: string): void {
+          .where('owner', '=', d.owner)
+          .executeTakeFirst();
+        if (Number(fenced.numUpdatedRows) !== 1) throw new LeaseLostError(name);
+        if (replayPosition !== null) {
+          // Progress of the replay this step worked on; discarded if a new replay replaced it meanwhile.
+          await db
+            .updateTable('ev_consumers')
+            .set(
+              replayDone
+                ? { replay_position: null, replay_until: null, replay_filter: null }
+                : { replay_position: replayPosition },
+            )
+            .where('name', '=', name)
+            .where('generation', '=', step.row.generation)
+            .execute();
+        }
+        for (let i = 0; i < entityRows.length; i += 200) {
+          await upsertEntities(db, entityRows.slice(i, i + 200)).execute();
+        }
+        for (const p of gone) {
+          await db
+            .deleteFrom('ev_parked')
+            .where('consumer', '=', name)
+            .where('generation', '=', p.row.generation)
+            .where('event_id', '=', p.row.event_id)
+            .execute();
+        }
+        for (const p of upserts) {
+          await db
+            .insertInto('ev_parked')
+            .values(p.row)
+            .onConflict((oc) =>
+              oc.columns(['consumer', 'generation', 'event_id']).doUpdateSet({
+                reason: p.row.reason,
+                attempts: p.row.attempts,
+                next_attempt_at: p.row.next_attempt_at,
+                history: p.row.history,
+              }),
+            )
+            .execute();
+        }
+        if (step.deadLetters.length > 0) {
+          await db
+            .insertInto('ev_dead_letters')
+            .values(step.deadLetters as never)
+            .execute();
+        }
+      });
+    }
     if (this.#cache.size > CACHE_LIMIT) this.#cache.clear();
     for (const [k, st] of step.states)
       if (st.dirty) this.#cache.set(k, { last: st.last, blocked: st.blocked });
