@@ -11,7 +11,7 @@
 //   (consumer, generation, entity sequence), i.e. per (consumer, event id, generation).
 // - parked: an event read but not yet applied (gap, blocked behind a failed event, awaiting retry).
 import { randomUUID } from 'node:crypto';
-import { sql } from 'kysely';
+import { sql, type Kysely } from 'kysely';
 import { ulid } from 'ulid';
 import type { Logger } from '../telemetry/index.ts';
 import { silentLogger } from '../telemetry/index.ts';
@@ -110,6 +110,40 @@ interface ParkedEntry {
 
 /** The step's commit was fenced off: another process owns the consumer now. */
 class LeaseLostError extends Error {}
+
+interface EntityRow {
+  consumer: string;
+  generation: number;
+  tenant_id: string;
+  entity_kind: string;
+  entity_id: string;
+  last_seq: number;
+  blocked_seq: number | null;
+}
+
+/** A step's commit of its position and entity states, written together with other consumers' steps. */
+interface SharedCommit {
+  readonly name: string;
+  readonly position: number;
+  readonly failures: number;
+  readonly updatedAt: number;
+  readonly entityRows: readonly EntityRow[];
+}
+
+function upsertEntities(db: Kysely<EventsDb>, rows: readonly EntityRow[]) {
+  return db
+    .insertInto('ev_consumer_entities')
+    .values(rows)
+    .onConflict((oc) =>
+      oc.columns(['consumer', 'generation', 'tenant_id', 'entity_kind', 'entity_id']).doUpdateSet({
+        last_seq: sql`excluded.last_seq`,
+        blocked_seq: sql`excluded.blocked_seq`,
+      }),
+    );
+}
+
+/** Bind parameters one PostgreSQL statement may carry (the protocol's limit is 65,535). */
+const PG_MAX_PARAMS = 60_000;
 
 /** Entity states kept in memory per consumer before the cache starts over. */
 const CACHE_LIMIT = 200_000;
@@ -310,19 +344,20 @@ export class ConsumerRunner {
     return false;
   }
 
+  async #publish(): Promise<void> {
+    const { pending } = await this.dispatcher.log.publish();
+    if (pending) this.dispatcher.schedulePublishRetry();
+  }
+
   /** One step: returns true when more work is waiting right away. */
   async #step(): Promise<boolean> {
     const d = this.dispatcher;
-    if (d.log.dialect === 'postgres') {
-      const { pending } = await d.log.publish();
-      if (pending) d.schedulePublishRetry();
-    }
+    const external = this.options.source === 'external';
+    // A consumer fed by another transport reads the log only to replay; publishing is left to the
+    // log readers (the relay's own steps), which saves a transaction per partition step.
+    if (d.log.dialect === 'postgres' && !external) await this.#publish();
     const db = d.store.db<EventsDb>();
-    const row = await db
-      .selectFrom('ev_consumers')
-      .selectAll()
-      .where('name', '=', this.name)
-      .executeTakeFirst();
+    const row = await d.readConsumer(this.name);
     if (row === undefined || row.status === 'paused') return false;
     const now = Date.now();
     const hadLease = this.#leaseUntil > now;
@@ -340,17 +375,23 @@ export class ConsumerRunner {
     const generation = row.generation;
     const replayActive = row.replay_position !== null && row.replay_until !== null;
     const replayFilter = row.replay_filter === null ? null : (JSON.parse(row.replay_filter) as ReplayFilter);
+    if (d.log.dialect === 'postgres' && external && replayActive) await this.#publish();
 
     // Work: retries that are due, live events after the position, replay events after the replay cursor.
-    const due = await db
-      .selectFrom('ev_parked')
-      .selectAll()
-      .where('consumer', '=', this.name)
-      .where('reason', 'in', ['retry', 'skip'])
-      .where('next_attempt_at', '<=', now)
-      .orderBy('position')
-      .limit(this.batchSize)
-      .execute();
+    // Nothing held back (as known since this process took the lease and no operator action since,
+    // which bumps admin_version and drops what is known) means nothing can be due.
+    const noneParked = this.#parkedKeys !== undefined && this.#parkedKeys.size === 0;
+    const due = noneParked
+      ? []
+      : await db
+          .selectFrom('ev_parked')
+          .selectAll()
+          .where('consumer', '=', this.name)
+          .where('reason', 'in', ['retry', 'skip'])
+          .where('next_attempt_at', '<=', now)
+          .orderBy('position')
+          .limit(this.batchSize)
+          .execute();
     this.#taken = this.#offered;
     this.#offered = [];
     const offered = this.#taken.flatMap((o) => o.events);
@@ -408,13 +449,15 @@ export class ConsumerRunner {
     this.#taken = [];
 
     if (step.halted !== undefined) return false;
-    const nextDue = await db
-      .selectFrom('ev_parked')
-      .select((eb) => eb.fn.min('next_attempt_at').as('at'))
-      .where('consumer', '=', this.name)
-      .where('reason', '=', 'retry')
-      .executeTakeFirst();
-    if (nextDue?.at !== null && nextDue?.at !== undefined) this.wakeAt(Number(nextDue.at));
+    if (this.#parkedKeys === undefined || this.#parkedKeys.size > 0) {
+      const nextDue = await db
+        .selectFrom('ev_parked')
+        .select((eb) => eb.fn.min('next_attempt_at').as('at'))
+        .where('consumer', '=', this.name)
+        .where('reason', '=', 'retry')
+        .executeTakeFirst();
+      if (nextDue?.at !== null && nextDue?.at !== undefined) this.wakeAt(Number(nextDue.at));
+    }
     return (
       this.#offered.length > 0 ||
       live.length === this.batchSize ||
@@ -776,7 +819,7 @@ export class ConsumerRunner {
       }
     }
     const external = this.options.source === 'external';
-    const entityRows = [...step.states.entries()]
+    const entityRows: EntityRow[] = [...step.states.entries()]
       .filter(([, s]) => s.dirty && (external || s.loaded || s.blocked !== null))
       .map(([k, s]) => {
         const [generation, tenantId, kind, id] = k.split('\u0000') as [string, string, string, string];
@@ -792,78 +835,88 @@ export class ConsumerRunner {
       });
     const gone = [...step.parked.values()].filter((p) => p.gone && p.row.attempts >= 0);
     const upserts = [...step.parked.values()].filter((p) => !p.gone && p.dirty);
-    // Through the group commit: the step shares a commit (and its sync) with concurrent appends.
-    await d.store.durable(async (tx: EventTx) => {
-      const db = tx.db<EventsDb>();
-      // Only what this step owns is written: an operator may pause, resume or start a replay while
-      // the step runs, and those columns must survive its commit.
-      const fenced = await db
-        .updateTable('ev_consumers')
-        .set({
-          position,
-          consecutive_failures: failures,
-          retry_at: retryAt,
-          ...(status === 'paused' ? { status, paused_reason: pausedReason } : {}),
-          updated_at: step.now,
-        })
-        .where('name', '=', name)
-        .where('owner', '=', d.owner)
-        .executeTakeFirst();
-      if (Number(fenced.numUpdatedRows) !== 1) throw new LeaseLostError(name);
-      if (replayPosition !== null) {
-        // Progress of the replay this step worked on; discarded if a new replay replaced it meanwhile.
-        await db
+    if (
+      halted === undefined &&
+      replayPosition === null &&
+      gone.length === 0 &&
+      upserts.length === 0 &&
+      step.deadLetters.length === 0
+    ) {
+      // The common step (position and entity states only) shares its statements with the steps of
+      // this process's other consumers that commit at the same moment.
+      const ok = await d.commitShared({
+        name,
+        position,
+        failures,
+        updatedAt: step.now,
+        entityRows,
+      });
+      if (!ok) throw new LeaseLostError(name);
+    } else {
+      // Through the group commit: the step shares a commit (and its sync) with concurrent appends.
+      await d.store.durable(async (tx: EventTx) => {
+        const db = tx.db<EventsDb>();
+        // Only what this step owns is written: an operator may pause, resume or start a replay while
+        // the step runs, and those columns must survive its commit.
+        const fenced = await db
           .updateTable('ev_consumers')
-          .set(
-            replayDone
-              ? { replay_position: null, replay_until: null, replay_filter: null }
-              : { replay_position: replayPosition },
-          )
+          .set({
+            position,
+            consecutive_failures: failures,
+            retry_at: retryAt,
+            ...(status === 'paused' ? { status, paused_reason: pausedReason } : {}),
+            updated_at: step.now,
+          })
           .where('name', '=', name)
-          .where('generation', '=', step.row.generation)
-          .execute();
-      }
-      for (let i = 0; i < entityRows.length; i += 200) {
-        await db
-          .insertInto('ev_consumer_entities')
-          .values(entityRows.slice(i, i + 200))
-          .onConflict((oc) =>
-            oc.columns(['consumer', 'generation', 'tenant_id', 'entity_kind', 'entity_id']).doUpdateSet({
-              last_seq: sql`excluded.last_seq`,
-              blocked_seq: sql`excluded.blocked_seq`,
-            }),
-          )
-          .execute();
-      }
-      for (const p of gone) {
-        await db
-          .deleteFrom('ev_parked')
-          .where('consumer', '=', name)
-          .where('generation', '=', p.row.generation)
-          .where('event_id', '=', p.row.event_id)
-          .execute();
-      }
-      for (const p of upserts) {
-        await db
-          .insertInto('ev_parked')
-          .values(p.row)
-          .onConflict((oc) =>
-            oc.columns(['consumer', 'generation', 'event_id']).doUpdateSet({
-              reason: p.row.reason,
-              attempts: p.row.attempts,
-              next_attempt_at: p.row.next_attempt_at,
-              history: p.row.history,
-            }),
-          )
-          .execute();
-      }
-      if (step.deadLetters.length > 0) {
-        await db
-          .insertInto('ev_dead_letters')
-          .values(step.deadLetters as never)
-          .execute();
-      }
-    });
+          .where('owner', '=', d.owner)
+          .executeTakeFirst();
+        if (Number(fenced.numUpdatedRows) !== 1) throw new LeaseLostError(name);
+        if (replayPosition !== null) {
+          // Progress of the replay this step worked on; discarded if a new replay replaced it meanwhile.
+          await db
+            .updateTable('ev_consumers')
+            .set(
+              replayDone
+                ? { replay_position: null, replay_until: null, replay_filter: null }
+                : { replay_position: replayPosition },
+            )
+            .where('name', '=', name)
+            .where('generation', '=', step.row.generation)
+            .execute();
+        }
+        for (let i = 0; i < entityRows.length; i += 200) {
+          await upsertEntities(db, entityRows.slice(i, i + 200)).execute();
+        }
+        for (const p of gone) {
+          await db
+            .deleteFrom('ev_parked')
+            .where('consumer', '=', name)
+            .where('generation', '=', p.row.generation)
+            .where('event_id', '=', p.row.event_id)
+            .execute();
+        }
+        for (const p of upserts) {
+          await db
+            .insertInto('ev_parked')
+            .values(p.row)
+            .onConflict((oc) =>
+              oc.columns(['consumer', 'generation', 'event_id']).doUpdateSet({
+                reason: p.row.reason,
+                attempts: p.row.attempts,
+                next_attempt_at: p.row.next_attempt_at,
+                history: p.row.history,
+              }),
+            )
+            .execute();
+        }
+        if (step.deadLetters.length > 0) {
+          await db
+            .insertInto('ev_dead_letters')
+            .values(step.deadLetters as never)
+            .execute();
+        }
+      });
+    }
     if (this.#cache.size > CACHE_LIMIT) this.#cache.clear();
     for (const [k, st] of step.states)
       if (st.dirty) this.#cache.set(k, { last: st.last, blocked: st.blocked });
@@ -899,6 +952,11 @@ export class EventDispatcher {
   #poll: NodeJS.Timeout | undefined;
   #publishRetry: NodeJS.Timeout | undefined;
   #publishDelay = 10;
+  #rowReads = new Map<
+    string,
+    { resolve: (row: EvConsumersTable | undefined) => void; reject: (e: unknown) => void }[]
+  >();
+  #commits: { commit: SharedCommit; resolve: (ok: boolean) => void; reject: (e: unknown) => void }[] = [];
 
   constructor(options: DispatcherOptions) {
     this.log = options.log;
@@ -999,6 +1057,139 @@ export class EventDispatcher {
       for (const runner of this.#runners.values()) runner.kick();
     }, this.pollIntervalMs);
     this.#poll.unref();
+  }
+
+  /**
+   * A consumer's row. The reads asked for in the same turn of the event loop (the steps of several
+   * partitions woken by one burst of deliveries) share one query.
+   */
+  readConsumer(name: string): Promise<EvConsumersTable | undefined> {
+    return new Promise((resolve, reject) => {
+      const waiting = this.#rowReads.get(name);
+      if (waiting !== undefined) {
+        waiting.push({ resolve, reject });
+        return;
+      }
+      if (this.#rowReads.size === 0) setImmediate(() => void this.#readRows());
+      this.#rowReads.set(name, [{ resolve, reject }]);
+    });
+  }
+
+  async #readRows(): Promise<void> {
+    const asked = this.#rowReads;
+    this.#rowReads = new Map();
+    try {
+      const rows = await this.store
+        .db<EventsDb>()
+        .selectFrom('ev_consumers')
+        .selectAll()
+        .where('name', 'in', [...asked.keys()])
+        .execute();
+      const byName = new Map(rows.map((r) => [r.name, r]));
+      for (const [name, waiting] of asked) for (const w of waiting) w.resolve(byName.get(name));
+    } catch (error) {
+      for (const waiting of asked.values()) for (const w of waiting) w.reject(error);
+    }
+  }
+
+  /**
+   * Commits a step's position and entity states, fenced by this process's lease; false when the
+   * lease is gone (nothing of the step was written). The commits asked for in the same turn of the
+   * event loop are written by one group-commit callback: one fenced update of all their positions,
+   * then one upsert of the entity states of those still owned.
+   */
+  commitShared(commit: SharedCommit): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      if (this.#commits.length === 0) setImmediate(() => void this.#writeCommits());
+      this.#commits.push({ commit, resolve, reject });
+    });
+  }
+
+  async #writeCommits(): Promise<void> {
+    const batch = this.#commits;
+    this.#commits = [];
+    try {
+      const rows = batch.reduce((n, { commit }) => n + commit.entityRows.length, 0);
+      const fenced =
+        this.store.dialect === 'postgres' && batch.length * 4 + rows * 7 <= PG_MAX_PARAMS
+          ? await this.#commitStatement(batch.map((b) => b.commit))
+          : await this.#commitDurable(batch.map((b) => b.commit));
+      for (const { commit, resolve } of batch) resolve(fenced.has(commit.name));
+    } catch (error) {
+      for (const { reject } of batch) reject(error);
+    }
+  }
+
+  /**
+   * On PostgreSQL the whole batch is one statement, so it needs no transaction of its own (a single
+   * statement is atomic, and with synchronous_commit on it is durable when it returns): the fenced
+   * update of the positions, and the upsert of the entity states of the consumers it matched.
+   */
+  async #commitStatement(commits: readonly SharedCommit[]): Promise<Set<string>> {
+    const positions = sql.join(
+      commits.map(
+        (c) => sql`(${c.name}, ${c.position}::bigint, ${c.failures}::integer, ${c.updatedAt}::bigint)`,
+      ),
+    );
+    const entityRows = commits.flatMap((c) => c.entityRows);
+    const states =
+      entityRows.length === 0
+        ? sql``
+        : sql`, e (consumer, generation, tenant_id, entity_kind, entity_id, last_seq, blocked_seq) as (
+            values ${sql.join(
+              entityRows.map(
+                (r) =>
+                  sql`(${r.consumer}, ${r.generation}::integer, ${r.tenant_id}, ${r.entity_kind}, ${r.entity_id}, ${r.last_seq}::bigint, ${r.blocked_seq}::bigint)`,
+              ),
+            )}
+          ), i as (
+            insert into ev_consumer_entities
+              (consumer, generation, tenant_id, entity_kind, entity_id, last_seq, blocked_seq)
+            select * from e where e.consumer in (select name from f)
+            on conflict (consumer, generation, tenant_id, entity_kind, entity_id)
+            do update set last_seq = excluded.last_seq, blocked_seq = excluded.blocked_seq
+          )`;
+    const { rows } = await sql<{ name: string }>`
+      with v (name, position, failures, updated_at) as (values ${positions}),
+      f as (
+        update ev_consumers c
+        set position = v.position, consecutive_failures = v.failures, retry_at = null,
+            updated_at = v.updated_at
+        from v
+        where c.name = v.name and c.owner = ${this.owner}
+        returning c.name
+      )${states}
+      select name from f`.execute(this.store.db<EventsDb>());
+    return new Set(rows.map((r) => r.name));
+  }
+
+  /** Elsewhere (SQLite, or a batch too large for one statement) through one group-commit callback. */
+  async #commitDurable(commits: readonly SharedCommit[]): Promise<Set<string>> {
+    const owner = this.owner;
+    const chunk = this.store.dialect === 'postgres' ? 1000 : 200;
+    // Run again from the start if the group commit retries the callback (deadlock).
+    return this.store.durable(async (tx: EventTx) => {
+      const db = tx.db<EventsDb>();
+      const owned = new Set<string>();
+      for (const c of commits) {
+        const r = await db
+          .updateTable('ev_consumers')
+          .set({
+            position: c.position,
+            consecutive_failures: c.failures,
+            retry_at: null,
+            updated_at: c.updatedAt,
+          })
+          .where('name', '=', c.name)
+          .where('owner', '=', owner)
+          .executeTakeFirst();
+        if (Number(r.numUpdatedRows) === 1) owned.add(c.name);
+      }
+      const rows = commits.flatMap((c) => (owned.has(c.name) ? c.entityRows : []));
+      for (let i = 0; i < rows.length; i += chunk)
+        await upsertEntities(db, rows.slice(i, i + chunk)).execute();
+      return owned;
+    });
   }
 
   /** Rows are held unpublished behind an older transaction: look again soon, backing off. */

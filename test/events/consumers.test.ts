@@ -11,6 +11,7 @@ import {
   type DeliveryContext,
   type LoggedEvent,
 } from '../../src/events/index.ts';
+import type { EventsDb } from '../../src/events/tables.ts';
 import { dialects, until, type Opened } from './support/harness.ts';
 
 interface Seen {
@@ -115,6 +116,67 @@ describe.each(dialects)('consumers on $dialect', ({ open }) => {
       ),
       { numRuns: 15 },
     );
+  });
+
+  it('commits the steps of several consumers together, each fenced by its own lease', async () => {
+    const tenant = freshTenant();
+    await log.append(
+      ['a', 'b'].map((id) => ({
+        type: 'shipment:tracking-updated' as const,
+        tenantId: tenant,
+        entity: { id },
+        data: {},
+      })),
+    );
+    await log.publish();
+    const events = await log.read(0, 10_000, { tenants: [tenant] });
+    const db = opened.store.db<EventsDb>();
+    const kept = recorder();
+    const lost = recorder();
+    const keptRunner = await dispatcher.subscribe('c-shared-kept', kept.handler, { source: 'external' });
+    const lostRunner = await dispatcher.subscribe('c-shared-lost', lost.handler, { source: 'external' });
+    await keptRunner.idle();
+    await lostRunner.idle();
+    // Another process takes one lease behind this one's back: this process still believes it holds it.
+    await db
+      .updateTable('ev_consumers')
+      .set({ owner: 'someone-else', lease_until: Date.now() + 3_600_000 })
+      .where('name', '=', 'c-shared-lost')
+      .execute();
+    // Offered in the same turn, so both steps commit together.
+    const keptDone = keptRunner.offer(events);
+    const lostDone = lostRunner.offer(events);
+    await keptDone;
+    await until(() => lost.seen.length === 2);
+    await lostRunner.idle();
+    const states = async (consumer: string) =>
+      (
+        await db
+          .selectFrom('ev_consumer_entities')
+          .select(['entity_id', 'last_seq'])
+          .where('consumer', '=', consumer)
+          .orderBy('entity_id')
+          .execute()
+      ).map((r) => [r.entity_id, Number(r.last_seq)]);
+    expect(await states('c-shared-kept')).toEqual([
+      ['a', 1],
+      ['b', 1],
+    ]);
+    // The fenced-off step wrote nothing and its deliveries wait for the lease.
+    expect(await states('c-shared-lost')).toEqual([]);
+    await db
+      .updateTable('ev_consumers')
+      .set({ owner: null, lease_until: null })
+      .where('name', '=', 'c-shared-lost')
+      .execute();
+    dispatcher.kick('c-shared-lost');
+    await lostDone;
+    expect(await states('c-shared-lost')).toEqual([
+      ['a', 1],
+      ['b', 1],
+    ]);
+    await dispatcher.unsubscribe('c-shared-kept');
+    await dispatcher.unsubscribe('c-shared-lost');
   });
 
   it('dead-letters a poison event after N attempts, holds back its entity, and redrives after a fix', async () => {
