@@ -43,22 +43,9 @@ const quantile = (xs: number[], q: number) => {
   return s.length === 0 ? 0 : s[Math.min(s.length - 1, Math.floor(q * s.length))]!;
 };
 
-/** RT transaction times of the ticket's comments containing `text`. */
+/** RT's times of the ticket's comments containing `text`. */
 async function commentTimes(rt: RtFixture, ticket: string, text: string): Promise<number[]> {
-  const txs = await rt.http.request({
-    method: 'POST',
-    path: 'transactions',
-    json: [
-      { field: 'ObjectId', operator: '=', value: Number(ticket) },
-      { field: 'ObjectType', operator: '=', value: 'RT::Ticket' },
-      { field: 'Type', operator: '=', value: 'Comment' },
-    ],
-    query: { fields: 'Created', orderby: 'id', order: 'ASC', per_page: 100 },
-    idempotent: true,
-  });
-  const items = txs.json<{ items: { id: string; Created: string }[] }>().items;
-  const texts = await rt.comments(ticket);
-  return items.flatMap((t, i) => (texts[i]?.includes(text) ? [Date.parse(t.Created)] : []));
+  return (await rt.commentEntries(ticket)).filter((c) => c.text.includes(text)).map((c) => c.at);
 }
 
 async function main() {

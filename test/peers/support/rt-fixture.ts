@@ -43,6 +43,11 @@ export class RtFixture {
 
   /** Texts of the ticket's internal comments, oldest first. */
   async comments(ticket: string): Promise<string[]> {
+    return (await this.commentEntries(ticket)).map((c) => c.text);
+  }
+
+  /** The ticket's internal comments, oldest first, with RT's time of each (whole seconds, in ms). */
+  async commentEntries(ticket: string): Promise<{ text: string; at: number }[]> {
     const txs = await this.http.request({
       method: 'POST',
       path: 'transactions',
@@ -51,10 +56,11 @@ export class RtFixture {
         { field: 'ObjectType', operator: '=', value: 'RT::Ticket' },
         { field: 'Type', operator: '=', value: 'Comment' },
       ],
-      query: { fields: 'Type', orderby: 'id', order: 'ASC', per_page: 100 },
+      query: { fields: 'Created', orderby: 'id', order: 'ASC', per_page: 100 },
       idempotent: true,
     });
-    const ids = txs.json<{ items: { id: string }[] }>().items.map((t) => Number(t.id));
+    const comments = txs.json<{ items: { id: string; Created: string }[] }>().items;
+    const ids = comments.map((t) => Number(t.id));
     if (ids.length === 0) return [];
     const atts = await this.http.request({
       method: 'POST',
@@ -73,7 +79,7 @@ export class RtFixture {
       const tx = Number(typeof a.TransactionId === 'object' ? a.TransactionId.id : a.TransactionId);
       byTx.set(tx, `${byTx.get(tx) ?? ''}${a.Content ?? ''}`);
     }
-    return ids.map((id) => byTx.get(id) ?? '');
+    return comments.map((t) => ({ text: byTx.get(Number(t.id)) ?? '', at: Date.parse(t.Created) }));
   }
 
   close(): Promise<void> {
