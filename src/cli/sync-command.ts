@@ -12,12 +12,7 @@ import { migrateStore, openConfiguredStore } from '../app/store-setup.ts';
 import { loadConfig } from '../config/index.ts';
 import { TokenBucketRateBudget, type Priority, type RateBudget } from '../connectors/index.ts';
 import { RateBudgets } from '../workflow/index.ts';
-import {
-  buildOrderVisibility,
-  ERP_PROFILES,
-  HELPDESK_PROFILES,
-  systemBudgetSettings,
-} from '../journeys/index.ts';
+import { buildOrderVisibility, systemBudgetSettings } from '../journeys/index.ts';
 import { JourneyConfigInvalidError } from '../journeys/errors.ts';
 import { createLogger } from '../telemetry/index.ts';
 
@@ -125,11 +120,7 @@ export function registerSyncCommands(program: Command, ctx: SyncCommandContext =
             );
           }
           try {
-            const connectorType = setup.systemConfigs[opts.system]!.connector;
-            const streams =
-              connectorType === 'tryton' || connectorType === 'sandbox-erp'
-                ? ERP_PROFILES[connectorType].polled
-                : HELPDESK_PROFILES[connectorType].polled;
+            const streams = setup.journey.polledStreams(opts.system);
             const result = await backfill(setup, opts.system, streams, opts.since, progress);
             write(opts.json === true ? `${JSON.stringify(result)}\n` : humanResult(result));
           } finally {

@@ -23,13 +23,7 @@ export type {
   JourneysStats,
   OrderVisibilitySetup,
 } from './start-journeys.ts';
-export {
-  DEFAULT_MAX_IN_FLIGHT,
-  DEFAULT_RATE_PER_SECOND,
-  openSystemConnector,
-  systemBudgetSettings,
-  systemConfigIssues,
-} from './system-connectors.ts';
+export { openSystemConnector, systemBudgetSettings, systemConfigIssues } from './system-connectors.ts';
 export {
   journeysMigrations,
   OrderVisibilityJourney,

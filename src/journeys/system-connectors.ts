@@ -2,10 +2,13 @@
 // given fit its connector type, naming the key when they do not, and builds the connector with its
 // secrets and the shared dependencies (logger, metrics, the system's rate budget).
 import type { Connector, ConnectorDeps, RateBudget } from '../connectors/index.ts';
-import { RequestTrackerConnector } from '../connectors/request-tracker/index.ts';
-import { SandboxErpConnector } from '../connectors/sandbox-erp/index.ts';
-import { SandboxHelpdeskConnector } from '../connectors/sandbox-helpdesk/index.ts';
-import { TrytonConnector } from '../connectors/tryton/index.ts';
+import { RequestTrackerConnector, RT_RATE_DEFAULTS } from '../connectors/request-tracker/index.ts';
+import { SandboxErpConnector, SANDBOX_ERP_RATE_DEFAULTS } from '../connectors/sandbox-erp/index.ts';
+import {
+  SandboxHelpdeskConnector,
+  SANDBOX_HELPDESK_RATE_DEFAULTS,
+} from '../connectors/sandbox-helpdesk/index.ts';
+import { TrytonConnector, TRYTON_RATE_DEFAULTS } from '../connectors/tryton/index.ts';
 import type { SystemConfig } from './config.ts';
 import { JourneyConfigInvalidError } from './errors.ts';
 
@@ -54,20 +57,14 @@ const KEYS: Readonly<
   },
 };
 
-/** Requests per second each connector type sends when `ratePerSecond` is not configured. */
-export const DEFAULT_RATE_PER_SECOND: Readonly<Record<ConnectorType, number>> = {
-  'sandbox-erp': 50,
-  'sandbox-helpdesk': 20,
-  tryton: 20,
-  'request-tracker': 8,
-};
-
-/** Requests in flight at once each connector type allows when `maxInFlight` is not configured. */
-export const DEFAULT_MAX_IN_FLIGHT: Readonly<Record<ConnectorType, number>> = {
-  'sandbox-erp': 8,
-  'sandbox-helpdesk': 4,
-  tryton: 4,
-  'request-tracker': 2,
+/** Each connector type's own rate defaults (requests per second, in flight), from the connectors. */
+const RATE_DEFAULTS: Readonly<
+  Record<ConnectorType, { readonly ratePerSecond: number; readonly maxInFlight: number }>
+> = {
+  'sandbox-erp': SANDBOX_ERP_RATE_DEFAULTS,
+  'sandbox-helpdesk': SANDBOX_HELPDESK_RATE_DEFAULTS,
+  tryton: TRYTON_RATE_DEFAULTS,
+  'request-tracker': RT_RATE_DEFAULTS,
 };
 
 /**
@@ -79,11 +76,11 @@ export function systemBudgetSettings(system: SystemConfig): {
   readonly burst: number;
   readonly maxInFlight: number;
 } {
-  const ratePerSecond = system.ratePerSecond ?? DEFAULT_RATE_PER_SECOND[system.connector];
+  const ratePerSecond = system.ratePerSecond ?? RATE_DEFAULTS[system.connector].ratePerSecond;
   return {
     ratePerSecond,
     burst: Math.max(1, Math.ceil(ratePerSecond)),
-    maxInFlight: system.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT[system.connector],
+    maxInFlight: system.maxInFlight ?? RATE_DEFAULTS[system.connector].maxInFlight,
   };
 }
 

@@ -21,3 +21,4 @@ export {
   RT_CASE_STATES,
   RT_MILESTONES,
 } from './rt-mapping.ts';
+export { RT_RATE_DEFAULTS } from './rt-connector.ts';

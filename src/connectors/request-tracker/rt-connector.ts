@@ -267,6 +267,9 @@ function sql(value: string): string {
   return `'${value.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
 }
 
+/** Requests per second and in flight when the configuration does not say. */
+export const RT_RATE_DEFAULTS = { ratePerSecond: 8, maxInFlight: 2 } as const;
+
 export class RequestTrackerConnector implements Connector<Json> {
   readonly http: HttpClient;
   private readonly queues: readonly string[];
@@ -302,8 +305,8 @@ export class RequestTrackerConnector implements Connector<Json> {
       rateBudget:
         deps.rateBudget ??
         new TokenBucketRateBudget({
-          ratePerSecond: config.ratePerSecond ?? 8,
-          maxInFlight: config.maxInFlight ?? 2,
+          ratePerSecond: config.ratePerSecond ?? RT_RATE_DEFAULTS.ratePerSecond,
+          maxInFlight: config.maxInFlight ?? RT_RATE_DEFAULTS.maxInFlight,
         }),
       logger: deps.logger,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),

@@ -24,3 +24,4 @@ export {
 export type { UpdatedSinceCursor, PagedAnswer, UpdatedSinceStream } from './updated-since-cursor.ts';
 export { sandboxWebhookHandler, toSourceRecord } from './sandbox-webhooks.ts';
 export type { SandboxRecord } from './sandbox-webhooks.ts';
+export { SANDBOX_ERP_RATE_DEFAULTS } from './sandbox-erp-connector.ts';

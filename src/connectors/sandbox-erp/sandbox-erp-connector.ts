@@ -230,6 +230,9 @@ const DESCRIPTION: ConnectorDescription = {
 
 type ErpRecord = Record<string, unknown> & { id: string; updated_at: string };
 
+/** Requests per second and in flight when the configuration does not say. */
+export const SANDBOX_ERP_RATE_DEFAULTS = { ratePerSecond: 50, maxInFlight: 8 } as const;
+
 export class SandboxErpConnector implements Connector<ErpRecord> {
   readonly webhooks: WebhookHandler<ErpRecord>;
   private readonly http: HttpClient;
@@ -256,8 +259,8 @@ export class SandboxErpConnector implements Connector<ErpRecord> {
       rateBudget:
         deps.rateBudget ??
         new TokenBucketRateBudget({
-          ratePerSecond: config.ratePerSecond ?? 50,
-          maxInFlight: config.maxInFlight ?? 8,
+          ratePerSecond: config.ratePerSecond ?? SANDBOX_ERP_RATE_DEFAULTS.ratePerSecond,
+          maxInFlight: config.maxInFlight ?? SANDBOX_ERP_RATE_DEFAULTS.maxInFlight,
         }),
       logger: deps.logger,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),

@@ -15,3 +15,4 @@ export type {
   CaseCreate,
   CaseUpdate,
 } from './sandbox-helpdesk-connector.ts';
+export { SANDBOX_HELPDESK_RATE_DEFAULTS } from './sandbox-helpdesk-connector.ts';

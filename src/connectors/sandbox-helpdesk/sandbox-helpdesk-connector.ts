@@ -171,6 +171,9 @@ const STREAMS = [
 
 const markerOf = (key: string) => `[${effectMarker(key)}]`;
 
+/** Requests per second and in flight when the configuration does not say. */
+export const SANDBOX_HELPDESK_RATE_DEFAULTS = { ratePerSecond: 20, maxInFlight: 4 } as const;
+
 export class SandboxHelpdeskConnector implements Connector<HelpdeskRecord> {
   readonly webhooks: WebhookHandler<HelpdeskRecord>;
   private readonly http: HttpClient;
@@ -195,8 +198,8 @@ export class SandboxHelpdeskConnector implements Connector<HelpdeskRecord> {
       rateBudget:
         deps.rateBudget ??
         new TokenBucketRateBudget({
-          ratePerSecond: config.ratePerSecond ?? 20,
-          maxInFlight: config.maxInFlight ?? 4,
+          ratePerSecond: config.ratePerSecond ?? SANDBOX_HELPDESK_RATE_DEFAULTS.ratePerSecond,
+          maxInFlight: config.maxInFlight ?? SANDBOX_HELPDESK_RATE_DEFAULTS.maxInFlight,
         }),
       logger: deps.logger,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),

@@ -31,3 +31,4 @@ export {
   TRYTON_INVOICE_STATES,
   TRYTON_RETURN_STATES,
 } from './tryton-mapping.ts';
+export { TRYTON_RATE_DEFAULTS } from './tryton-connector.ts';

@@ -174,6 +174,9 @@ function likeLiteral(text: string): string {
   return text.replace(/[\\%_]/g, (c) => `\\${c}`);
 }
 
+/** Requests per second and in flight when the configuration does not say. */
+export const TRYTON_RATE_DEFAULTS = { ratePerSecond: 20, maxInFlight: 4 } as const;
+
 export class TrytonConnector implements Connector<Record<string, unknown>> {
   readonly rpc: TrytonRpc;
   private readonly http: HttpClient;
@@ -198,8 +201,8 @@ export class TrytonConnector implements Connector<Record<string, unknown>> {
       rateBudget:
         deps.rateBudget ??
         new TokenBucketRateBudget({
-          ratePerSecond: config.ratePerSecond ?? 20,
-          maxInFlight: config.maxInFlight ?? 4,
+          ratePerSecond: config.ratePerSecond ?? TRYTON_RATE_DEFAULTS.ratePerSecond,
+          maxInFlight: config.maxInFlight ?? TRYTON_RATE_DEFAULTS.maxInFlight,
         }),
       logger: deps.logger,
       ...(deps.metrics === undefined ? {} : { metrics: deps.metrics }),

@@ -298,6 +298,13 @@ export class OrderVisibilityJourney {
     if (records.length > 0) await this.engine.ingest(this.#o.tenantId, system, records);
   }
 
+  /** The streams polled from `system`, one of the journey's two (none for another name). */
+  polledStreams(system: string): readonly string[] {
+    if (system === this.#o.systems.erp) return this.#erpProfile.polled;
+    if (system === this.#o.systems.helpdesk) return this.#helpdeskProfile.polled;
+    return [];
+  }
+
   /** Polls every stream once until caught up (tests, and a nudge after an outage). */
   async pollOnce(): Promise<void> {
     const { erp, helpdesk } = this.#o.systems;
